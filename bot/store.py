@@ -1,0 +1,356 @@
+"""Keep user states and their history: a small Store interface, SQLite and in-memory."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import aiosqlite
+
+from bot.errors import BotError
+from bot.knowledge import Device
+from bot.state import Outcome, OutcomeRecord, UserState
+
+logger = logging.getLogger(__name__)
+
+# One migration is the statements that take the schema from version N-1 to N, applied in one
+# transaction together with its schema_version row. Append new ones; never edit a released one.
+Migration = tuple[str, ...]
+
+MIGRATIONS: tuple[Migration, ...] = (
+    # 1: users and their history.
+    (
+        """CREATE TABLE users (
+            user_id INTEGER PRIMARY KEY,
+            lang TEXT,
+            device TEXT,
+            state TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+        # ON DELETE CASCADE: forgetting a user also clears every table that references users.
+        """CREATE TABLE history (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+            entry TEXT NOT NULL,
+            device TEXT NOT NULL,
+            fix TEXT,
+            outcome TEXT NOT NULL,
+            at REAL NOT NULL
+        )""",
+    ),
+    # 2: per-user lookups and statistics by time; a step of its own so that upgrading an
+    # existing database is exercised from the first release on.
+    (
+        "CREATE INDEX history_user_id ON history (user_id)",
+        "CREATE INDEX history_at ON history (at)",
+    ),
+)
+
+BUSY_TIMEOUT_MS = 5000
+
+
+class SchemaVersionError(BotError):
+    """The database was written by a newer version of the bot than this one."""
+
+
+class Store(abc.ABC):
+    """Where user states and their history live between updates."""
+
+    @abc.abstractmethod
+    async def load(self, user_id: int) -> UserState:
+        """Return the user's state, or a fresh one for an unknown user."""
+
+    @abc.abstractmethod
+    async def save(self, state: UserState, records: Sequence[OutcomeRecord] = ()) -> None:
+        """Store the state and append the user's history lines, all or nothing."""
+
+    @abc.abstractmethod
+    async def history(self, user_id: int) -> list[OutcomeRecord]:
+        """Return the user's history, oldest first."""
+
+    @abc.abstractmethod
+    async def outcomes_since(self, since: float) -> list[OutcomeRecord]:
+        """Return every user's history lines at or after `since`, oldest first."""
+
+    @abc.abstractmethod
+    async def forget(self, user_id: int) -> None:
+        """Delete everything stored about the user."""
+
+    @abc.abstractmethod
+    async def prune(self, older_than: float) -> int:
+        """Delete history lines before `older_than`; return how many were deleted."""
+
+    @abc.abstractmethod
+    async def user_count(self) -> int:
+        """Return how many users have a stored state."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release the store; calling it twice is harmless."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def _check_owner(state: UserState, records: Sequence[OutcomeRecord]) -> None:
+    strangers = {r.user_id for r in records if r.user_id != state.user_id}
+    if strangers:
+        raise ValueError(f"history of users {sorted(strangers)} saved with user {state.user_id}")
+
+
+def _device_column(state: UserState) -> str | None:
+    return None if state.device is None else state.device.value
+
+
+class SqliteStore(Store):
+    """A Store in one SQLite file, through one aiosqlite connection.
+
+    The file is in WAL mode with synchronous=NORMAL: a committed transaction has been written
+    to the WAL before save() returns, so it survives the process being killed (kill -9) at any
+    moment; only an OS crash or power loss may lose the last commits, which FULL would prevent
+    at the cost of an fsync per tap. Every operation holds one lock, so the transactions of
+    concurrent coroutines never interleave on the shared connection.
+    """
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self._db = db
+        self._path = path
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(
+        cls, path: str | Path, *, migrations: Sequence[Migration] = MIGRATIONS
+    ) -> SqliteStore:
+        """Open (creating if needed) the database at path and bring its schema up to date."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: no implicit transactions; each one is an explicit BEGIN/COMMIT.
+        db = await aiosqlite.connect(path, isolation_level=None)
+        store = cls(db, path)
+        try:
+            rows = await db.execute_fetchall("PRAGMA journal_mode=WAL")
+            mode = next(iter(rows))[0]
+            if mode != "wal":
+                logger.warning("%s: journal_mode is %s, not wal", path, mode)
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await store._migrate(migrations)
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    async def _migrate(self, migrations: Sequence[Migration]) -> None:
+        while True:
+            # Re-read the version inside each transaction: another process may migrate too.
+            async with self._transaction() as db:
+                await db.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version ("
+                    "version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+                )
+                version = await self._scalar("SELECT coalesce(max(version), 0) FROM schema_version")
+                if version > len(migrations):
+                    raise SchemaVersionError(
+                        f"{self._path} has schema version {version}, but this bot knows only "
+                        f"up to {len(migrations)}: run a newer bot or use another database"
+                    )
+                if version == len(migrations):
+                    return
+                for statement in migrations[version]:
+                    await db.execute(statement)
+                await db.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                    (version + 1, time.time()),
+                )
+            logger.info("%s: migrated to schema version %d", self._path, version + 1)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            try:
+                # IMMEDIATE takes the write lock up front, so a second process makes us wait
+                # (busy_timeout) instead of failing halfway through.
+                await self._db.execute("BEGIN IMMEDIATE")
+                yield self._db
+                await self._db.execute("COMMIT")
+            except BaseException:
+                # Also on cancellation: the queued BEGIN or COMMIT still runs in aiosqlite's
+                # thread, so roll back after it; if COMMIT already ended it, there is nothing
+                # left to roll back.
+                with suppress(sqlite3.OperationalError):
+                    await self._db.execute("ROLLBACK")
+                raise
+
+    async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        async with self._lock:
+            return list(await self._db.execute_fetchall(sql, params))
+
+    async def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        # Only called with the lock held (inside a transaction).
+        rows = await self._db.execute_fetchall(sql, params)
+        return next(iter(rows))[0]
+
+    async def load(self, user_id: int) -> UserState:
+        """Return the user's state, or a fresh one for an unknown user."""
+        rows = await self._rows(
+            "SELECT lang, device, state FROM users WHERE user_id = ?", (user_id,)
+        )
+        if not rows:
+            return UserState(user_id)
+        lang, device, blob = rows[0]
+        return _state_from_row(user_id, lang, device, blob)
+
+    async def save(self, state: UserState, records: Sequence[OutcomeRecord] = ()) -> None:
+        """Store the state and append the user's history lines in one committed transaction."""
+        _check_owner(state, records)
+        async with self._transaction() as db:
+            # An upsert, not INSERT OR REPLACE: replacing would delete the row and cascade.
+            await db.execute(
+                "INSERT INTO users (user_id, lang, device, state, updated_at)"
+                " VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (user_id) DO UPDATE SET lang = excluded.lang,"
+                " device = excluded.device, state = excluded.state,"
+                " updated_at = excluded.updated_at",
+                (state.user_id, state.lang, _device_column(state), state.to_json(), time.time()),
+            )
+            if records:
+                await db.executemany(
+                    "INSERT INTO history (user_id, entry, device, fix, outcome, at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (r.user_id, r.entry, r.device.value, r.fix, r.outcome.value, r.at)
+                        for r in records
+                    ],
+                )
+
+    async def history(self, user_id: int) -> list[OutcomeRecord]:
+        """Return the user's history, oldest first."""
+        rows = await self._rows(
+            "SELECT user_id, entry, device, fix, outcome, at FROM history"
+            " WHERE user_id = ? ORDER BY at, id",
+            (user_id,),
+        )
+        return _records(rows)
+
+    async def outcomes_since(self, since: float) -> list[OutcomeRecord]:
+        """Return every user's history lines at or after `since`, oldest first."""
+        rows = await self._rows(
+            "SELECT user_id, entry, device, fix, outcome, at FROM history"
+            " WHERE at >= ? ORDER BY at, id",
+            (since,),
+        )
+        return _records(rows)
+
+    async def forget(self, user_id: int) -> None:
+        """Delete everything stored about the user."""
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM history WHERE user_id = ?", (user_id,))
+            await db.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
+
+    async def prune(self, older_than: float) -> int:
+        """Delete history lines before `older_than`; return how many were deleted."""
+        async with self._transaction() as db:
+            cursor = await db.execute("DELETE FROM history WHERE at < ?", (older_than,))
+            return cursor.rowcount
+
+    async def user_count(self) -> int:
+        """Return how many users have a stored state."""
+        rows = await self._rows("SELECT count(*) FROM users")
+        return int(rows[0][0])
+
+    async def close(self) -> None:
+        """Close the connection after the queued operations; calling it twice is harmless."""
+        async with self._lock:
+            await self._db.close()
+
+
+def _state_from_row(user_id: int, lang: str | None, device: str | None, blob: str) -> UserState:
+    try:
+        return UserState.from_row(user_id, lang, device, blob)
+    except AttributeError:
+        # Valid JSON that is not an object (e.g. "[]", "null") trips from_row; keep the columns.
+        logger.warning("user %s: unreadable state %.80r, starting afresh", user_id, blob)
+        return UserState.from_row(user_id, lang, device, "")
+
+
+def _records(rows: Iterable[sqlite3.Row | tuple[Any, ...]]) -> list[OutcomeRecord]:
+    records = []
+    for user_id, entry, device, fix, outcome, at in rows:
+        try:
+            records.append(OutcomeRecord(user_id, entry, Device(device), fix, Outcome(outcome), at))
+        except ValueError:
+            # A device or outcome this version no longer knows: skip it, do not fail the caller.
+            logger.warning("user %s: skipping history line %s/%s", user_id, device, outcome)
+    return records
+
+
+class MemoryStore(Store):
+    """A Store in a dict, gone with the process; rows round-trip like SqliteStore's."""
+
+    def __init__(self) -> None:
+        self._users: dict[int, tuple[str | None, str | None, str]] = {}
+        self._history: list[tuple[int, str, str, str | None, str, float]] = []
+
+    async def load(self, user_id: int) -> UserState:
+        """Return the user's state, or a fresh one for an unknown user."""
+        row = self._users.get(user_id)
+        return UserState(user_id) if row is None else _state_from_row(user_id, *row)
+
+    async def save(self, state: UserState, records: Sequence[OutcomeRecord] = ()) -> None:
+        """Store the state and append the user's history lines, all or nothing."""
+        _check_owner(state, records)
+        # Build everything before changing anything, so a failure leaves the store untouched.
+        row = (state.lang, _device_column(state), state.to_json())
+        lines = [
+            (r.user_id, r.entry, r.device.value, r.fix, r.outcome.value, r.at) for r in records
+        ]
+        self._users[state.user_id] = row
+        self._history.extend(lines)
+
+    async def history(self, user_id: int) -> list[OutcomeRecord]:
+        """Return the user's history, oldest first."""
+        return _records(
+            sorted((h for h in self._history if h[0] == user_id), key=lambda line: line[5])
+        )
+
+    async def outcomes_since(self, since: float) -> list[OutcomeRecord]:
+        """Return every user's history lines at or after `since`, oldest first."""
+        return _records(
+            sorted((h for h in self._history if h[5] >= since), key=lambda line: line[5])
+        )
+
+    async def forget(self, user_id: int) -> None:
+        """Delete everything stored about the user."""
+        self._users.pop(user_id, None)
+        self._history = [h for h in self._history if h[0] != user_id]
+
+    async def prune(self, older_than: float) -> int:
+        """Delete history lines before `older_than`; return how many were deleted."""
+        kept = [h for h in self._history if h[5] >= older_than]
+        deleted = len(self._history) - len(kept)
+        self._history = kept
+        return deleted
+
+    async def user_count(self) -> int:
+        """Return how many users have a stored state."""
+        return len(self._users)
+
+    async def close(self) -> None:
+        """Do nothing: there is nothing to release."""

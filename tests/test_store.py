@@ -1,0 +1,325 @@
+"""Contract tests for every Store, and SQLite-only tests on a real file."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.errors import BotError
+from bot.knowledge import Device
+from bot.state import Outcome, OutcomeRecord, UserState, Walk
+from bot.store import MIGRATIONS, MemoryStore, SchemaVersionError, SqliteStore, Store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def full_state(user_id: int = 42) -> UserState:
+    return UserState(
+        user_id=user_id,
+        lang="en",
+        device=Device.MAC,
+        walk=Walk(
+            entry="sync-stuck",
+            device=Device.MAC,
+            path=("restart", "sign-out", "reset-keychain"),
+            position=1,
+            message_id=9001,
+            started_at=1_700_000_000.5,
+        ),
+        pending_entry="photos-missing",
+        extra={"subscribed": True, "seen": ["a", "b"], "nested": {"n": 3, "ja": "写真"}},
+    )
+
+
+def record(user_id: int, at: float, outcome: Outcome = Outcome.NEXT) -> OutcomeRecord:
+    return OutcomeRecord(user_id, "sync-stuck", Device.IPHONE, "restart", outcome, at)
+
+
+def query(path: Path, sql: str) -> list[Any]:
+    with closing(sqlite3.connect(path)) as db:
+        return db.execute(sql).fetchall()
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        async with await SqliteStore.open(tmp_path / "db" / "bot.sqlite3") as s:
+            yield s
+    else:
+        async with MemoryStore() as m:
+            yield m
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "bot.sqlite3"
+
+
+# Contract: every Store behaves the same.
+
+
+async def test_unknown_user_gets_fresh_state(store: Store) -> None:
+    assert await store.load(5) == UserState(5)
+    assert await store.history(5) == []
+    assert await store.user_count() == 0
+
+
+async def test_round_trip_keeps_every_field(store: Store) -> None:
+    state = full_state()
+    await store.save(state)
+    loaded = await store.load(42)
+    assert loaded == state
+    assert loaded.walk is not None and loaded.walk.path == ("restart", "sign-out", "reset-keychain")
+    assert isinstance(loaded.device, Device)
+
+
+async def test_save_overwrites_and_can_clear_fields(store: Store) -> None:
+    await store.save(full_state())
+    cleared = UserState(42, lang="ja")
+    await store.save(cleared)
+    assert await store.load(42) == cleared
+    assert await store.user_count() == 1
+
+
+async def test_saved_state_does_not_alias_callers_extra(store: Store) -> None:
+    state = UserState(1, extra={"k": 1})
+    await store.save(state)
+    state.extra["k"] = 2
+    assert (await store.load(1)).extra == {"k": 1}
+
+
+async def test_history_is_oldest_first_and_per_user(store: Store) -> None:
+    await store.save(UserState(1), [record(1, 30.0, Outcome.STARTED)])
+    await store.save(UserState(2), [record(2, 15.0)])
+    await store.save(UserState(1), [record(1, 10.0), record(1, 20.0, Outcome.SOLVED)])
+    assert [(r.at, r.outcome) for r in await store.history(1)] == [
+        (10.0, Outcome.NEXT),
+        (20.0, Outcome.SOLVED),
+        (30.0, Outcome.STARTED),
+    ]
+    assert await store.history(2) == [record(2, 15.0)]
+
+
+async def test_same_time_lines_keep_insertion_order(store: Store) -> None:
+    lines = [record(1, 5.0, o) for o in (Outcome.STARTED, Outcome.NEXT, Outcome.SOLVED)]
+    await store.save(UserState(1), lines)
+    assert await store.history(1) == lines
+
+
+async def test_history_keeps_a_missing_fix(store: Store) -> None:
+    line = OutcomeRecord(1, "sync-stuck", Device.WINDOWS, None, Outcome.EXHAUSTED, 1.0)
+    await store.save(UserState(1), [line])
+    assert await store.history(1) == [line]
+
+
+async def test_outcomes_since_spans_users_from_the_bound(store: Store) -> None:
+    await store.save(UserState(1), [record(1, 10.0), record(1, 30.0)])
+    await store.save(UserState(2), [record(2, 20.0), record(2, 5.0)])
+    assert await store.outcomes_since(20.0) == [record(2, 20.0), record(1, 30.0)]
+    assert await store.outcomes_since(31.0) == []
+    assert len(await store.outcomes_since(0.0)) == 4
+
+
+async def test_history_of_another_user_is_refused(store: Store) -> None:
+    with pytest.raises(ValueError, match="user 1"):
+        await store.save(UserState(1), [record(1, 1.0), record(2, 2.0)])
+    assert await store.user_count() == 0
+    assert await store.outcomes_since(0.0) == []
+
+
+async def test_forget_deletes_state_and_history(store: Store) -> None:
+    await store.save(full_state(1), [record(1, 1.0)])
+    await store.save(full_state(2), [record(2, 2.0)])
+    await store.forget(1)
+    assert await store.load(1) == UserState(1)
+    assert await store.history(1) == []
+    assert await store.history(2) == [record(2, 2.0)]
+    assert await store.user_count() == 1
+    await store.forget(12345)  # unknown: nothing to do, no error
+
+
+async def test_prune_deletes_only_older_lines(store: Store) -> None:
+    await store.save(UserState(1), [record(1, 10.0), record(1, 20.0)])
+    await store.save(UserState(2), [record(2, 5.0), record(2, 25.0)])
+    assert await store.prune(20.0) == 2
+    assert await store.outcomes_since(0.0) == [record(1, 20.0), record(2, 25.0)]
+    assert await store.prune(20.0) == 0
+    assert await store.user_count() == 2  # states stay
+
+
+async def test_user_count(store: Store) -> None:
+    for user_id in (1, 2, 3, 2):
+        await store.save(UserState(user_id))
+    assert await store.user_count() == 3
+
+
+async def test_concurrent_users(store: Store) -> None:
+    users = range(1000, 1500)
+
+    async def conversation(user_id: int) -> None:
+        state = await store.load(user_id)
+        await store.save(state.with_(lang="en"), [record(user_id, 1.0, Outcome.STARTED)])
+        state = await store.load(user_id)
+        await store.save(state.with_(device=Device.WINDOWS), [record(user_id, 2.0)])
+
+    await asyncio.gather(*(conversation(u) for u in users))
+    assert await store.user_count() == len(users)
+    for user_id in users:
+        assert await store.load(user_id) == UserState(user_id, lang="en", device=Device.WINDOWS)
+        assert [r.at for r in await store.history(user_id)] == [1.0, 2.0]
+
+
+async def test_close_twice_is_harmless(store: Store) -> None:
+    await store.close()
+    await store.close()
+
+
+# SQLite only.
+
+
+async def test_sqlite_uses_wal_and_records_schema_version(db_path: Path) -> None:
+    async with await SqliteStore.open(db_path):
+        pass
+    assert query(db_path, "PRAGMA journal_mode") == [("wal",)]
+    versions = query(db_path, "SELECT version FROM schema_version ORDER BY version")
+    assert versions == [(v,) for v in range(1, len(MIGRATIONS) + 1)]
+    indexes = {name for (name,) in query(db_path, "SELECT name FROM sqlite_master")}
+    assert {"users", "history", "history_user_id", "history_at"} <= indexes
+
+
+async def test_sqlite_creates_parent_directories(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "bot.sqlite3"
+    async with await SqliteStore.open(str(path)) as store:
+        await store.save(UserState(1))
+    assert path.is_file()
+
+
+async def test_sqlite_reopening_keeps_data(db_path: Path) -> None:
+    async with await SqliteStore.open(db_path) as store:
+        await store.save(full_state(), [record(42, 1.0), record(42, 2.0)])
+    async with await SqliteStore.open(db_path) as store:
+        assert await store.load(42) == full_state()
+        assert await store.history(42) == [record(42, 1.0), record(42, 2.0)]
+        assert await store.user_count() == 1
+
+
+async def test_sqlite_refuses_a_newer_schema(db_path: Path) -> None:
+    async with await SqliteStore.open(db_path) as store:
+        await store.save(UserState(1, lang="en"))
+    newer = len(MIGRATIONS) + 1
+    with closing(sqlite3.connect(db_path)) as db, db:
+        db.execute("INSERT INTO schema_version VALUES (?, 0)", (newer,))
+    with pytest.raises(SchemaVersionError, match=f"version {newer}") as caught:
+        await SqliteStore.open(db_path)
+    assert isinstance(caught.value, BotError)
+    # Refusing did not touch the data.
+    assert query(db_path, "SELECT user_id, lang FROM users") == [(1, "en")]
+
+
+async def test_sqlite_migrates_an_old_database(db_path: Path) -> None:
+    async with await SqliteStore.open(db_path, migrations=MIGRATIONS[:1]) as store:
+        await store.save(full_state(), [record(42, 1.0)])
+    assert query(db_path, "SELECT max(version) FROM schema_version") == [(1,)]
+    assert "history_at" not in {n for (n,) in query(db_path, "SELECT name FROM sqlite_master")}
+
+    later = (*MIGRATIONS, ("CREATE TABLE subscriptions (user_id INTEGER PRIMARY KEY)",))
+    async with await SqliteStore.open(db_path, migrations=later) as store:
+        assert await store.load(42) == full_state()
+        assert await store.history(42) == [record(42, 1.0)]
+    assert query(db_path, "SELECT max(version) FROM schema_version") == [(len(later),)]
+    names = {n for (n,) in query(db_path, "SELECT name FROM sqlite_master")}
+    assert {"history_at", "history_user_id", "subscriptions"} <= names
+
+
+async def test_sqlite_failed_migration_changes_nothing(db_path: Path) -> None:
+    async with await SqliteStore.open(db_path):
+        pass
+    broken = (*MIGRATIONS, ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
+    with pytest.raises(sqlite3.OperationalError):
+        await SqliteStore.open(db_path, migrations=broken)
+    assert query(db_path, "SELECT max(version) FROM schema_version") == [(len(MIGRATIONS),)]
+    assert "extra" not in {n for (n,) in query(db_path, "SELECT name FROM sqlite_master")}
+
+
+async def test_sqlite_failed_save_changes_nothing(db_path: Path) -> None:
+    async with await SqliteStore.open(db_path) as store:
+        await store.save(UserState(1, lang="en"), [record(1, 1.0)])
+        unbindable = OutcomeRecord(1, object(), Device.MAC, None, Outcome.NEXT, 2.0)  # type: ignore[arg-type]
+        with pytest.raises(sqlite3.Error):
+            await store.save(full_state(1), [record(1, 2.0), unbindable])
+        assert await store.load(1) == UserState(1, lang="en")
+        assert await store.history(1) == [record(1, 1.0)]
+        # The failed transaction was rolled back: the connection still works.
+        await store.save(full_state(1))
+        assert await store.load(1) == full_state(1)
+
+
+DURABILITY_CHILD = """
+import asyncio, sys
+from bot.knowledge import Device
+from bot.state import Outcome, OutcomeRecord, UserState
+from bot.store import SqliteStore
+
+async def main():
+    store = await SqliteStore.open(sys.argv[1])
+    line = OutcomeRecord(7, "sync-stuck", Device.MAC, "restart", Outcome.SOLVED, 3.0)
+    await store.save(UserState(7, lang="en", device=Device.MAC), [line])
+    print("saved", flush=True)
+    sys.stdin.readline()  # block, store still open, until killed
+
+asyncio.run(main())
+"""
+
+
+async def test_sqlite_save_survives_kill_9(db_path: Path) -> None:
+    with subprocess.Popen(
+        [sys.executable, "-c", DURABILITY_CHILD, str(db_path)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as child:
+        assert child.stdout is not None and child.stderr is not None
+        line = child.stdout.readline()
+        child.kill()  # SIGKILL: no close, no checkpoint, no atexit
+        child.wait()
+        assert line == "saved\n", child.stderr.read()
+    assert child.returncode == -9
+    async with await SqliteStore.open(db_path) as store:
+        assert await store.load(7) == UserState(7, lang="en", device=Device.MAC)
+        assert [r.outcome for r in await store.history(7)] == [Outcome.SOLVED]
+
+
+@pytest.mark.parametrize("blob", ["{not json", "[]", "null", '"text"', '{"walk": 5, "extra": 3}'])
+async def test_sqlite_corrupted_state_loads_fresh(db_path: Path, blob: str) -> None:
+    async with await SqliteStore.open(db_path) as store:
+        await store.save(full_state(1))
+        await store.save(full_state(2))
+    with closing(sqlite3.connect(db_path)) as db, db:
+        db.execute("UPDATE users SET state = ? WHERE user_id = 1", (blob,))
+    async with await SqliteStore.open(db_path) as store:
+        assert await store.load(1) == UserState(1, lang="en", device=Device.MAC)
+        assert await store.load(2) == full_state(2)
+        await store.save(full_state(1))  # and the user carries on
+        assert await store.load(1) == full_state(1)
+
+
+async def test_sqlite_skips_history_lines_it_cannot_read(db_path: Path) -> None:
+    async with await SqliteStore.open(db_path) as store:
+        await store.save(UserState(1), [record(1, 1.0), record(1, 3.0)])
+    with closing(sqlite3.connect(db_path)) as db, db:
+        db.execute(
+            "INSERT INTO history (user_id, entry, device, fix, outcome, at)"
+            " VALUES (1, 'x', 'android', NULL, 'next', 2.0)"
+        )
+    async with await SqliteStore.open(db_path) as store:
+        assert await store.history(1) == [record(1, 1.0), record(1, 3.0)]
