@@ -75,6 +75,8 @@ class UserState:
             data = json.loads(blob) if blob else {}
         except ValueError:
             data = {}
+        if not isinstance(data, dict):
+            data = {}
         walk = None
         raw = data.get("walk")
         if isinstance(raw, dict):

@@ -215,7 +215,7 @@ class SqliteStore(Store):
         if not rows:
             return UserState(user_id)
         lang, device, blob = rows[0]
-        return _state_from_row(user_id, lang, device, blob)
+        return UserState.from_row(user_id, lang, device, blob)
 
     async def save(self, state: UserState, records: Sequence[OutcomeRecord] = ()) -> None:
         """Store the state and append the user's history lines in one committed transaction."""
@@ -281,15 +281,6 @@ class SqliteStore(Store):
             await self._db.close()
 
 
-def _state_from_row(user_id: int, lang: str | None, device: str | None, blob: str) -> UserState:
-    try:
-        return UserState.from_row(user_id, lang, device, blob)
-    except AttributeError:
-        # Valid JSON that is not an object (e.g. "[]", "null") trips from_row; keep the columns.
-        logger.warning("user %s: unreadable state %.80r, starting afresh", user_id, blob)
-        return UserState.from_row(user_id, lang, device, "")
-
-
 def _records(rows: Iterable[sqlite3.Row | tuple[Any, ...]]) -> list[OutcomeRecord]:
     records = []
     for user_id, entry, device, fix, outcome, at in rows:
@@ -311,7 +302,7 @@ class MemoryStore(Store):
     async def load(self, user_id: int) -> UserState:
         """Return the user's state, or a fresh one for an unknown user."""
         row = self._users.get(user_id)
-        return UserState(user_id) if row is None else _state_from_row(user_id, *row)
+        return UserState(user_id) if row is None else UserState.from_row(user_id, *row)
 
     async def save(self, state: UserState, records: Sequence[OutcomeRecord] = ()) -> None:
         """Store the state and append the user's history lines, all or nothing."""

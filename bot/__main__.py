@@ -1,0 +1,185 @@
+"""Command line: `python -m bot check | match | run | chat`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.config import PROJECT_ROOT, Settings
+from bot.errors import ConfigError, KnowledgeError
+from bot.knowledge import Device
+
+logger = logging.getLogger("bot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="iCloud connection-error support bot")
+    parser.add_argument("--knowledge", type=Path, default=None, help="knowledge folder (default: ./knowledge)")
+    parser.add_argument("--locales", type=Path, default=None, help="locales folder (default: ./locales)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("check", help="validate knowledge/ and locales/")
+    match = sub.add_parser("match", help="recognise error texts (TEXT, or one per stdin line)")
+    match.add_argument("text", nargs="?", help="the text to recognise; omit to read stdin")
+    match.add_argument("--device", choices=[d.value for d in Device], default=Device.IPHONE.value)
+    match.add_argument("--json", action="store_true", help="print JSON (JSON Lines for stdin)")
+    sub.add_parser("run", help="run the Telegram bot (long polling)")
+    chat = sub.add_parser("chat", help="talk to the bot in this terminal, no token needed")
+    chat.add_argument("--lang", choices=["ja", "en"], default=None, help="language (default: from $LANG)")
+    chat.add_argument("--db", type=Path, default=None, help="keep the conversation in this SQLite file")
+    return parser
+
+
+def _dirs(args: argparse.Namespace) -> tuple[Path, Path]:
+    env = os.environ
+    knowledge = args.knowledge or Path(env.get("BOT_KNOWLEDGE_DIR") or PROJECT_ROOT / "knowledge")
+    locales = args.locales or Path(env.get("BOT_LOCALES_DIR") or PROJECT_ROOT / "locales")
+    return knowledge, locales
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate the content; print every problem, or a one-line summary."""
+    from bot.runtime import load_content
+
+    try:
+        knowledge, locales = load_content(*_dirs(args))
+    except KnowledgeError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
+        return 1
+    print(
+        f"OK: {len(knowledge.entries)} entries, {len(knowledge.fixes)} fixes, "
+        f"{len(knowledge.stages)} stages, {len(locales.strings['en'])} locale keys"
+    )
+    return 0
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    """Recognise one text, or every stdin line, and print the results."""
+    from bot.matcher import Matcher
+    from bot.runtime import load_content
+
+    try:
+        knowledge, _ = load_content(*_dirs(args))
+    except KnowledgeError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    matcher = Matcher(knowledge)
+    device = Device(args.device)
+    queries = [args.text] if args.text is not None else [line.rstrip("\r\n") for line in sys.stdin]
+    for result in matcher.match_many(queries):
+        fixes = list(knowledge.path_for(result.entry, device)) if result.entry else []
+        alternatives = [{"entry": a.entry, "score": round(a.score, 1)} for a in result.alternatives]
+        if args.json:
+            print(json.dumps({
+                "query": result.query,
+                "entry": result.entry,
+                "score": round(result.score, 1),
+                "alternatives": alternatives,
+                "fixes": fixes,
+            }, ensure_ascii=False))
+        else:
+            alts = ", ".join(f"{a['entry']} {a['score']}" for a in alternatives) or "-"
+            found = result.entry or "no match"
+            print(f"{result.query!r} → {found} ({result.score:.1f}); alternatives: {alts}; {len(fixes)} fixes")
+    return 0
+
+
+async def _run(settings: Settings, knowledge_dir: Path, locales_dir: Path) -> int:
+    from bot.runtime import build_engine
+    from bot.store import SqliteStore
+    from bot.telegram import build_application
+
+    engine = build_engine(knowledge_dir, locales_dir)
+    store = await SqliteStore.open(settings.db_path)
+    app = build_application(
+        settings.token, settings.api_base_url, settings.api_file_url, engine, store, settings.admin_ids
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with app:
+        await app.start()
+        assert app.updater is not None
+        await app.updater.start_polling(allowed_updates=["message", "callback_query"])
+        logger.info("bot started; polling %s", settings.api_base_url.split("/bot")[0])
+        await stop.wait()
+        logger.info("stopping")
+        await app.updater.stop()
+        await app.stop()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the Telegram bot until SIGINT or SIGTERM; exit 0 on a clean stop."""
+    from bot.logs import setup_logging
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, (settings.token,))
+    knowledge_dir, locales_dir = _dirs(args)
+    try:
+        return asyncio.run(_run(settings, args.knowledge or settings.knowledge_dir, args.locales or settings.locales_dir))
+    except KnowledgeError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print("refusing to start: the knowledge base is invalid", file=sys.stderr)
+        return 1
+
+
+async def _chat(args: argparse.Namespace) -> int:
+    from bot.chat import TerminalChat
+    from bot.runtime import build_engine
+    from bot.store import MemoryStore, SqliteStore, Store
+
+    engine = build_engine(*_dirs(args))
+    lang = args.lang or ("ja" if os.environ.get("LANG", "").startswith("ja") else "en")
+    store: Store = await SqliteStore.open(args.db) if args.db else MemoryStore()
+    chat = TerminalChat(engine, store, lang, sys.stdout)
+    interactive = sys.stdin.isatty()
+    await chat.say("/start")
+    try:
+        while True:
+            if interactive:
+                print("> ", end="", flush=True)
+            line = await asyncio.to_thread(sys.stdin.readline)
+            if not line:
+                break
+            if line.strip() in ("/quit", "/exit"):
+                break
+            await chat.say(line)
+    finally:
+        await store.close()
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """Talk to the engine in the terminal."""
+    try:
+        return asyncio.run(_chat(args))
+    except KnowledgeError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = {"check": cmd_check, "match": cmd_match, "run": cmd_run, "chat": cmd_chat}[args.command]
+    return command(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

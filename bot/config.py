@@ -1,0 +1,83 @@
+"""Settings, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.errors import ConfigError
+
+DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
+DEFAULT_API_FILE_URL = "https://api.telegram.org/file/bot"
+DEFAULT_DB_PATH = "data/bot.sqlite3"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Telegram tokens look like "123456789:AA…" (bot id, colon, 30+ url-safe characters).
+_TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
+_LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything configurable, validated; the token is redacted from repr."""
+
+    token: str = field(repr=False, default="")
+    api_base_url: str = DEFAULT_API_BASE_URL
+    api_file_url: str = DEFAULT_API_FILE_URL
+    db_path: Path = Path(DEFAULT_DB_PATH)
+    admin_ids: frozenset[int] = frozenset()
+    log_level: str = "INFO"
+    knowledge_dir: Path = PROJECT_ROOT / "knowledge"
+    locales_dir: Path = PROJECT_ROOT / "locales"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, need_token: bool = True) -> Settings:
+        """Read and validate the settings; raise ConfigError naming the variable at fault."""
+        env = os.environ if environ is None else environ
+        token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
+        if need_token:
+            if not token:
+                raise ConfigError(
+                    "TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and export its token"
+                )
+            if not _TOKEN_RE.match(token):
+                raise ConfigError(
+                    "TELEGRAM_BOT_TOKEN is malformed: expected '<digits>:<letters>' from @BotFather"
+                )
+        base_url = env.get("TELEGRAM_API_BASE_URL", "").strip() or DEFAULT_API_BASE_URL
+        file_url = env.get("TELEGRAM_API_FILE_URL", "").strip() or _file_url_for(base_url)
+        for name, url in (("TELEGRAM_API_BASE_URL", base_url), ("TELEGRAM_API_FILE_URL", file_url)):
+            if not url.startswith(("http://", "https://")):
+                raise ConfigError(f"{name} must start with http:// or https:// (got {url!r})")
+        admins: set[int] = set()
+        for part in env.get("BOT_ADMIN_IDS", "").split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if not part.lstrip("-").isdigit():
+                raise ConfigError(f"BOT_ADMIN_IDS must be comma-separated user ids (got {part!r})")
+            admins.add(int(part))
+        level = env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
+        if level not in _LOG_LEVELS:
+            raise ConfigError(f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)} (got {level!r})")
+        db_path = Path(env.get("BOT_DB_PATH", "").strip() or DEFAULT_DB_PATH)
+        return cls(
+            token=token,
+            api_base_url=base_url,
+            api_file_url=file_url,
+            db_path=db_path,
+            admin_ids=frozenset(admins),
+            log_level=level,
+            knowledge_dir=Path(env.get("BOT_KNOWLEDGE_DIR", "") or PROJECT_ROOT / "knowledge"),
+            locales_dir=Path(env.get("BOT_LOCALES_DIR", "") or PROJECT_ROOT / "locales"),
+        )
+
+
+def _file_url_for(base_url: str) -> str:
+    """Derive the file download URL from the API URL (…/bot → …/file/bot)."""
+    if base_url.endswith("/bot"):
+        return base_url[: -len("bot")] + "file/bot"
+    return DEFAULT_API_FILE_URL

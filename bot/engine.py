@@ -1,0 +1,393 @@
+"""The conversation: a user's state and one event in, a new state and replies out. No I/O.
+
+See engine.mmd beside this file for the flow. Adapters (Telegram, the terminal chat) translate
+their own updates into the events below and the replies into messages; they persist
+`Result.state` and `Result.records` before they show the replies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from bot.callbacks import Action, Callback, decode
+from bot.i18n import Html, Locales, pick_lang
+from bot.knowledge import Device, Entry, EntryKind, Knowledge
+from bot.render import entry_header, faq_text, fix_text, quote, topic_text
+from bot.state import Outcome, OutcomeRecord, UserState, Walk
+
+COMMANDS: tuple[str, ...] = ("start", "help", "reset", "lang", "device")
+COMMON_ERRORS: tuple[str, ...] = (
+    "apple_id_server_error",
+    "cannot_connect_icloud",
+    "verification_failed",
+)
+MAX_TEXT = 4000  # characters of a user's message we look at (Telegram allows 4096)
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """The user typed or pasted text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tap:
+    """The user pressed an inline button on one of our messages."""
+
+    data: str
+    message_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A slash command, e.g. /start apple_id_server_error."""
+
+    name: str
+    arg: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """Something that is not text: a sticker, photo, voice message, file…"""
+
+    kind: str
+
+
+Event = Text | Tap | Command | Attachment
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Facts about the moment of the event that are not in the user's state."""
+
+    now: float
+    language_code: str | None = None
+    is_admin: bool = False
+
+
+# --------------------------------------------------------------------------- replies
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """An inline button: either callback data or a URL."""
+
+    label: str
+    data: str | None = None
+    url: str | None = None
+
+
+Keyboard = tuple[tuple[Button, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One message to show: sent anew, or replacing the message whose button was tapped."""
+
+    text: Html
+    buttons: Keyboard = ()
+    edit: bool = False
+    anchor: bool = False  # this message carries the walk's buttons
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What the engine decided: the state to persist, the history lines, what to show."""
+
+    state: UserState
+    replies: tuple[Reply, ...] = ()
+    records: tuple[OutcomeRecord, ...] = ()
+    toast: str | None = None  # the short notice that answers a button press
+    alert: bool = False
+
+
+class MatchLike(Protocol):
+    query: str
+    entry: str | None
+    score: float
+
+    @property
+    def alternatives(self) -> Sequence[AlternativeLike]: ...
+
+
+class AlternativeLike(Protocol):
+    entry: str
+    score: float
+
+
+class MatcherLike(Protocol):
+    def match(self, text: str) -> MatchLike: ...
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+@dataclass(slots=True)
+class Engine:
+    """The whole conversation logic, shared by every channel."""
+
+    knowledge: Knowledge
+    matcher: MatcherLike
+    locales: Locales
+    detect_device: Callable[[str], Device | None] = field(default=lambda _text: None)
+
+    # ----------------------------------------------------------------- entry point
+
+    def handle(self, state: UserState, event: Event, ctx: Context) -> Result:
+        """Apply one event to one user's state."""
+        if isinstance(event, Text):
+            return self._on_text(state, event.text, ctx)
+        if isinstance(event, Tap):
+            return self._on_tap(state, event, ctx)
+        if isinstance(event, Command):
+            return self._on_command(state, event, ctx)
+        return self._say(state, ctx, "attachment")
+
+    def lang(self, state: UserState, ctx: Context) -> str:
+        """Return the language to answer this user in."""
+        return pick_lang(state.lang, ctx.language_code)
+
+    def command_descriptions(self, lang: str) -> list[tuple[str, str]]:
+        """Return (command, description) pairs for the bot's menu in one language."""
+        return [(name, self.locales.t(lang, f"commands.{name}")) for name in COMMANDS]
+
+    # ----------------------------------------------------------------- text
+
+    def _on_text(self, state: UserState, text: str, ctx: Context) -> Result:
+        lang = self.lang(state, ctx)
+        text = text.strip()[:MAX_TEXT]
+        if not text:
+            return self._say(state, ctx, "attachment")
+        result = self.matcher.match(text)
+        if result.entry is not None:
+            device = self.detect_device(text) or state.device
+            if device is not None and device is not state.device:
+                state = state.with_(device=device)
+            return self._open_entry(state, result.entry, ctx, edit=False, query=text)
+        alternatives = [a for a in result.alternatives if a.entry in self.knowledge.entries][:3]
+        if alternatives:
+            rows = [
+                (Button(self._entry_label(lang, a.entry), Callback(Action.ENTRY, a.entry).encode()),)
+                for a in alternatives
+            ]
+            rows.append((Button(self.locales.t(lang, "buttons.none_of_these"), Callback(Action.NONE).encode()),))
+            text_html = self.locales.t(lang, "did_you_mean", query=quote(text))
+            return Result(state.with_(pending_entry=None), (Reply(text_html, tuple(rows)),))
+        return self._no_match(state, ctx, query=text)
+
+    def _no_match(self, state: UserState, ctx: Context, *, query: str | None, edit: bool = False) -> Result:
+        lang = self.lang(state, ctx)
+        rows = tuple(
+            (Button(self._entry_label(lang, eid), Callback(Action.ENTRY, eid).encode()),)
+            for eid in COMMON_ERRORS
+            if eid in self.knowledge.entries
+        )
+        key = "no_match" if query is not None else "none_of_these"
+        text = self.locales.t(lang, key, query=quote(query or ""))
+        return Result(state.with_(pending_entry=None), (Reply(text, rows, edit=edit),))
+
+    # ----------------------------------------------------------------- entries and walks
+
+    def _open_entry(
+        self, state: UserState, entry_id: str, ctx: Context, *, edit: bool, query: str | None = None
+    ) -> Result:
+        """Show a recognised entry: a FAQ answer, the device question, or the first fix."""
+        lang = self.lang(state, ctx)
+        entry = self.knowledge.entries[entry_id]
+        if entry.kind is EntryKind.FAQ:
+            rows: list[tuple[Button, ...]] = [
+                (Button(self.locales.t(lang, "buttons.walk_related"), Callback(Action.WALK, entry_id).encode()),),
+                (self._restart_button(lang),),
+            ]
+            return Result(state.with_(pending_entry=None), (Reply(faq_text(self.locales, lang, entry), tuple(rows), edit=edit),))
+        return self._start_or_ask(state, entry, ctx, edit=edit)
+
+    def _start_or_ask(self, state: UserState, entry: Entry, ctx: Context, *, edit: bool) -> Result:
+        lang = self.lang(state, ctx)
+        if state.device is None:
+            rows = tuple(
+                (Button(self.locales.t(lang, f"device.{d.value}"), Callback(Action.DEVICE, entry.id, d).encode()),)
+                for d in Device
+            )
+            text = Html(entry_header(self.locales, lang, entry) + "\n\n" + self.locales.t(lang, "ask_device"))
+            return Result(state.with_(pending_entry=entry.id), (Reply(text, rows, edit=edit),))
+        return self._start_walk(state, entry, state.device, ctx, edit=edit)
+
+    def _start_walk(self, state: UserState, entry: Entry, device: Device, ctx: Context, *, edit: bool, message_id: int | None = None) -> Result:
+        lang = self.lang(state, ctx)
+        path = self.knowledge.path_for(entry.id, device)
+        records = list(self._abandon(state, ctx))
+        if not path:  # a knowledge base that validates always has a path, but never crash
+            return Result(state.with_(walk=None, pending_entry=None), (Reply(self.locales.t(lang, "walk.empty"), edit=edit),))
+        walk = Walk(entry.id, device, path, 0, message_id if edit else None, ctx.now)
+        records.append(OutcomeRecord(state.user_id, entry.id, device, path[0], Outcome.STARTED, ctx.now))
+        new_state = state.with_(walk=walk, pending_entry=None)
+        header = entry_header(self.locales, lang, entry)
+        return Result(new_state, (self._fix_reply(new_state, walk, lang, edit=edit, header=header),), tuple(records))
+
+    def _fix_reply(self, state: UserState, walk: Walk, lang: str, *, edit: bool, header: Html | None = None) -> Reply:
+        fix_id = walk.path[walk.position]
+        fix = self.knowledge.fixes[fix_id]
+        text = fix_text(self.knowledge, self.locales, lang, fix, walk.device, walk.position, len(walk.path), header)
+        def data(action: Action) -> str:
+            return Callback(action, walk.entry, walk.device, fix_id).encode()
+        rows: list[tuple[Button, ...]] = [
+            (Button(self.locales.t(lang, "buttons.solved"), data(Action.SOLVED)),
+             Button(self.locales.t(lang, "buttons.next"), data(Action.NEXT))),
+        ]
+        if fix.link is not None:
+            rows.append((Button(fix.link.label[lang], url=fix.link.url[lang]),))
+        nav = [self._restart_button(lang)]
+        if walk.position > 0:
+            nav.insert(0, Button(self.locales.t(lang, "buttons.back"), data(Action.BACK)))
+        rows.append(tuple(nav))
+        return Reply(text, tuple(rows), edit=edit, anchor=True)
+
+    def _abandon(self, state: UserState, ctx: Context) -> tuple[OutcomeRecord, ...]:
+        walk = state.walk
+        if walk is None or walk.done:
+            return ()
+        return (OutcomeRecord(state.user_id, walk.entry, walk.device, walk.fix, Outcome.ABANDONED, ctx.now),)
+
+    # ----------------------------------------------------------------- taps
+
+    def _on_tap(self, state: UserState, tap: Tap, ctx: Context) -> Result:
+        lang = self.lang(state, ctx)
+        cb = decode(tap.data, self.knowledge)
+        if cb is None:
+            return Result(state, toast=self.locales.t(lang, "stale_button"), alert=True)
+        if cb.action in (Action.NEXT, Action.BACK, Action.SOLVED, Action.SHOW):
+            return self._on_walk_tap(state, cb, tap.message_id, ctx)
+        assert cb.entry is not None or cb.action not in (Action.DEVICE, Action.ENTRY, Action.WALK)
+        if cb.action is Action.DEVICE and cb.entry and cb.device:
+            state = state.with_(device=cb.device)
+            entry = self.knowledge.entries[cb.entry]
+            return self._start_walk(state, entry, cb.device, ctx, edit=True, message_id=tap.message_id)
+        if cb.action is Action.ENTRY and cb.entry:
+            return self._open_entry(state, cb.entry, ctx, edit=True)
+        if cb.action is Action.WALK and cb.entry:
+            return self._start_or_ask(state, self.knowledge.entries[cb.entry], ctx, edit=False)
+        if cb.action is Action.NONE:
+            return self._no_match(state, ctx, query=None, edit=True)
+        if cb.action is Action.RESTART:
+            return self._restart(state, ctx, edit=False)
+        if cb.action is Action.LANG and cb.lang:
+            state = state.with_(lang=cb.lang)
+            return Result(state, (Reply(self.locales.t(cb.lang, "lang.set"), edit=True),))
+        if cb.action is Action.SET_DEVICE and cb.device:
+            state = state.with_(device=cb.device)
+            label = self.locales.t(lang, f"device.{cb.device.value}")
+            return Result(state, (Reply(self.locales.t(lang, "device.set", device=label), edit=True),))
+        return Result(state, toast=self.locales.t(lang, "stale_button"), alert=True)
+
+    def _on_walk_tap(self, state: UserState, cb: Callback, message_id: int | None, ctx: Context) -> Result:
+        """Next, Back or Solved on a fix message, current or old."""
+        assert cb.entry is not None and cb.device is not None and cb.fix is not None
+        lang = self.lang(state, ctx)
+        walk = state.walk
+        records: list[OutcomeRecord] = []
+        same_walk = walk is not None and walk.entry == cb.entry and walk.device == cb.device
+        if same_walk and walk is not None and cb.fix in walk.path:
+            moved_on = walk.fix != cb.fix and cb.action is not Action.SHOW
+            if moved_on and message_id is not None and message_id == walk.message_id:
+                # A second tap on a message we already moved on (double tap, or a retry after a
+                # crash): show where the walk is now instead of stepping twice.
+                return self._show_position(state, walk, lang, toast=None)
+            walk = replace(walk, position=walk.path.index(cb.fix), message_id=message_id or walk.message_id)
+        else:
+            # A button on an older message: resume that walk from the fix it shows.
+            records += self._abandon(state, ctx)
+            path = self.knowledge.path_for(cb.entry, cb.device)
+            walk = Walk(cb.entry, cb.device, path, path.index(cb.fix), message_id, ctx.now)
+        fix = cb.fix
+        if cb.action is Action.SOLVED:
+            records.append(OutcomeRecord(state.user_id, cb.entry, cb.device, fix, Outcome.SOLVED, ctx.now))
+            new_state = state.with_(walk=None, pending_entry=None)
+            title = self.knowledge.fixes[fix].title[lang]
+            text = Html(self.locales.t(lang, "solved", fix=title) + "\n\n" + topic_text(self.knowledge, lang, "prevention"))
+            rows = ((self._restart_button(lang),),)
+            return Result(new_state, (Reply(text, rows, edit=True),), tuple(records), toast=self.locales.t(lang, "toast.solved"))
+        if cb.action is Action.SHOW:
+            new_state = state.with_(walk=walk)
+            return Result(new_state, (self._fix_reply(new_state, walk, lang, edit=True),), tuple(records))
+        if cb.action is Action.BACK:
+            if walk.position == 0:
+                return Result(state.with_(walk=walk), toast=self.locales.t(lang, "toast.first"))
+            records.append(OutcomeRecord(state.user_id, cb.entry, cb.device, fix, Outcome.BACK, ctx.now))
+            walk = replace(walk, position=walk.position - 1)
+            new_state = state.with_(walk=walk)
+            return Result(new_state, (self._fix_reply(new_state, walk, lang, edit=True),), tuple(records))
+        records.append(OutcomeRecord(state.user_id, cb.entry, cb.device, fix, Outcome.NEXT, ctx.now))
+        walk = replace(walk, position=walk.position + 1)
+        if walk.done:
+            records.append(OutcomeRecord(state.user_id, cb.entry, cb.device, None, Outcome.EXHAUSTED, ctx.now))
+            new_state = state.with_(walk=walk)
+            return Result(new_state, (self._exhausted_reply(walk, lang),), tuple(records))
+        new_state = state.with_(walk=walk)
+        return Result(new_state, (self._fix_reply(new_state, walk, lang, edit=True),), tuple(records))
+
+    def _show_position(self, state: UserState, walk: Walk, lang: str, toast: str | None) -> Result:
+        reply = self._exhausted_reply(walk, lang) if walk.done else self._fix_reply(state, walk, lang, edit=True)
+        return Result(state, (reply,), toast=toast)
+
+    def _exhausted_reply(self, walk: Walk, lang: str) -> Reply:
+        url = self.knowledge.links["contact_support"][lang]
+        rows: list[tuple[Button, ...]] = [(Button(self.locales.t(lang, "buttons.contact"), url=url),)]
+        if walk.path:
+            last = Callback(Action.SHOW, walk.entry, walk.device, walk.path[-1]).encode()
+            rows.append((Button(self.locales.t(lang, "buttons.back"), last), self._restart_button(lang)))
+        text = Html(self.locales.t(lang, "walk.exhausted") + "\n\n" + topic_text(self.knowledge, lang, "prevention"))
+        return Reply(text, tuple(rows), edit=True, anchor=True)
+
+    # ----------------------------------------------------------------- commands
+
+    def _on_command(self, state: UserState, cmd: Command, ctx: Context) -> Result:
+        name = cmd.name.lower()
+        lang = self.lang(state, ctx)
+        if name == "start":
+            arg = cmd.arg.strip()
+            if arg in self.knowledge.entries:
+                return self._open_entry(state, arg, ctx, edit=False)
+            return self._say(state, ctx, "welcome")
+        if name == "help":
+            return self._say(state, ctx, "help")
+        if name == "reset":
+            return self._restart(state, ctx, edit=False)
+        if name == "lang":
+            arg = cmd.arg.strip().lower()
+            if arg in ("ja", "en"):
+                return Result(state.with_(lang=arg), (Reply(self.locales.t(arg, "lang.set")),))
+            rows = ((Button("日本語", Callback(Action.LANG, lang="ja").encode()),
+                     Button("English", Callback(Action.LANG, lang="en").encode())),)
+            return Result(state, (Reply(self.locales.t(lang, "lang.ask"), rows),))
+        if name == "device":
+            current = self.locales.t(lang, f"device.{state.device.value}") if state.device else self.locales.t(lang, "device.unknown")
+            rows = tuple(
+                (Button(self.locales.t(lang, f"device.{d.value}"), Callback(Action.SET_DEVICE, device=d).encode()),)
+                for d in Device
+            )
+            return Result(state, (Reply(self.locales.t(lang, "device.ask", device=current), rows),))
+        return self._say(state, ctx, "unknown_command", command=cmd.name[:32])
+
+    def _restart(self, state: UserState, ctx: Context, *, edit: bool) -> Result:
+        lang = self.lang(state, ctx)
+        records = self._abandon(state, ctx)
+        new_state = state.with_(walk=None, pending_entry=None)
+        return Result(new_state, (Reply(self.locales.t(lang, "restart"), edit=edit),), records)
+
+    # ----------------------------------------------------------------- helpers
+
+    def _say(self, state: UserState, ctx: Context, key: str, **params: str) -> Result:
+        return Result(state, (Reply(self.locales.t(self.lang(state, ctx), key, **params)),))
+
+    def _entry_label(self, lang: str, entry_id: str) -> str:
+        return self.knowledge.entries[entry_id].title[lang]
+
+    def _restart_button(self, lang: str) -> Button:
+        return Button(self.locales.t(lang, "buttons.restart"), Callback(Action.RESTART).encode())

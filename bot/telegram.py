@@ -1,0 +1,274 @@
+"""The Telegram adapter: translate updates into engine events and replies into Bot API calls.
+
+The only module that imports `telegram`. Each update: load the user's state, let the engine
+decide, commit state and history, then answer the tap and show the replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dtm
+import logging
+import time
+import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, TypeHandler
+
+from bot.engine import Attachment, Command, Context, Engine, Event, Keyboard, Reply, Result, Tap, Text
+from bot.store import Store
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_RETRIES = 3  # attempts after a 429 before a reply is given up (and logged)
+MAX_RETRY_WAIT = 60.0  # seconds: a longer flood wait is not waited out inside one update
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+class PerUserProcessor(BaseUpdateProcessor):
+    """Process updates concurrently, but each user's updates one at a time and in order."""
+
+    def __init__(self, max_concurrent_updates: int = 256) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        key = _user_key(update)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            # Drop the lock once nobody waits on it, so memory does not grow with users.
+            if not lock.locked() and self._locks.get(key) is lock:
+                del self._locks[key]
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to tear down."""
+
+
+def _user_key(update: object) -> int:
+    if isinstance(update, Update):
+        if update.effective_user is not None:
+            return update.effective_user.id
+        if update.effective_chat is not None:
+            return update.effective_chat.id
+    return 0
+
+
+def to_event(update: Update) -> Event | None:
+    """Translate a Telegram update into an engine event (None: nothing for us to do)."""
+    query = update.callback_query
+    if query is not None:
+        message_id = query.message.message_id if query.message is not None else None
+        return Tap(query.data or "", message_id)
+    message = update.message
+    if message is None:
+        return None
+    text = message.text
+    if text is not None:
+        if text.startswith("/"):
+            head, _, arg = text[1:].partition(" ")
+            name = head.split("@", 1)[0]
+            if name:
+                return Command(name, arg.strip())
+        return Text(text)
+    if message.caption:
+        return Text(message.caption)
+    for kind in ("sticker", "photo", "voice", "video", "video_note", "audio", "document",
+                 "animation", "location", "contact", "poll"):
+        if getattr(message, kind, None):
+            return Attachment(kind)
+    return Attachment("other")
+
+
+def to_markup(buttons: Keyboard) -> InlineKeyboardMarkup | None:
+    """Translate engine buttons into an inline keyboard."""
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(b.label, url=b.url)
+                if b.url
+                else InlineKeyboardButton(b.label, callback_data=b.data)
+                for b in row
+            ]
+            for row in buttons
+        ]
+    )
+
+
+def _retry_seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # int vs timedelta deprecation in PTB 22
+        value: int | float | dtm.timedelta = exc.retry_after
+    return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
+
+
+async def with_retry(call: Callable[[], Awaitable[T]]) -> T:
+    """Run a Bot API call, waiting out 429 flood limits a few times before giving up."""
+    for attempt in range(MAX_RETRIES + 1):
+        try:
+            return await call()
+        except RetryAfter as exc:
+            wait = _retry_seconds(exc)
+            if attempt == MAX_RETRIES or wait > MAX_RETRY_WAIT:
+                raise
+            logger.warning("flood limit: waiting %.1f s before retrying", wait)
+            await asyncio.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def _is_not_modified(exc: BadRequest) -> bool:
+    return "message is not modified" in exc.message.lower()
+
+
+def _edit_impossible(exc: BadRequest) -> bool:
+    text = exc.message.lower()
+    return "message to edit not found" in text or "message can't be edited" in text
+
+
+@dataclass(slots=True)
+class TelegramAdapter:
+    """Glue between python-telegram-bot and the engine and store."""
+
+    engine: Engine
+    store: Store
+    admin_ids: frozenset[int] = frozenset()
+
+    async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Handle one update end to end."""
+        event = to_event(update)
+        user = update.effective_user
+        chat = update.effective_chat
+        if event is None or user is None or chat is None:
+            return
+        state = await self.store.load(user.id)
+        ctx = Context(now=time.time(), language_code=user.language_code, is_admin=user.id in self.admin_ids)
+        result = self.engine.handle(state, event, ctx)
+        await self.store.save(result.state, result.records)  # committed before we answer
+        query = update.callback_query
+        if query is not None:
+            await self._answer(query.answer, result)
+        await self._show(context, chat.id, result, query.message.message_id if query and query.message else None)
+
+    async def _answer(self, answer: Callable[..., Awaitable[bool]], result: Result) -> None:
+        try:
+            await with_retry(lambda: answer(text=result.toast, show_alert=result.alert))
+        except BadRequest as exc:  # too old, already answered: the reply still goes out
+            logger.info("callback answer refused: %s", exc.message)
+
+    async def _show(
+        self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, result: Result, tapped: int | None
+    ) -> None:
+        state = result.state
+        for reply in result.replies:
+            message = await self._deliver(context, chat_id, reply, tapped)
+            if message is None or not reply.anchor or state.walk is None:
+                continue
+            if state.walk.message_id != message.message_id:
+                state = state.with_(walk=replace(state.walk, message_id=message.message_id))
+                await self.store.save(state)
+
+    async def _deliver(
+        self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, reply: Reply, tapped: int | None
+    ) -> Message | None:
+        """Edit the tapped message or send a new one; Telegram's refusals are handled here."""
+        bot = context.bot
+        markup = to_markup(reply.buttons)
+        try:
+            if reply.edit and tapped is not None:
+                try:
+                    edited = await with_retry(
+                        lambda: bot.edit_message_text(
+                            reply.text, chat_id=chat_id, message_id=tapped, parse_mode=ParseMode.HTML,
+                            reply_markup=markup, link_preview_options=NO_PREVIEW,
+                        )
+                    )
+                    return edited if isinstance(edited, Message) else None
+                except BadRequest as exc:
+                    if _is_not_modified(exc):
+                        return None
+                    if not _edit_impossible(exc):
+                        raise
+                    logger.info("cannot edit message %s, sending a new one", tapped)
+            return await with_retry(
+                lambda: bot.send_message(
+                    chat_id, reply.text, parse_mode=ParseMode.HTML, reply_markup=markup,
+                    link_preview_options=NO_PREVIEW,
+                )
+            )
+        except Forbidden as exc:
+            logger.info("chat %s is unreachable (%s); skipping", chat_id, exc.message)
+        except RetryAfter:
+            logger.warning("flood limit persisted; a reply to chat %s was dropped", chat_id)
+        return None
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log anything unexpected with its traceback; the bot keeps running."""
+    if isinstance(context.error, NetworkError) and not isinstance(context.error, BadRequest):
+        logger.warning("network error (will retry): %s", context.error)
+        return
+    update_id = update.update_id if isinstance(update, Update) else None
+    logger.error("unhandled error in update %s", update_id, exc_info=context.error)
+
+
+async def register_commands(app: Application[Any, Any, Any, Any, Any, Any], engine: Engine) -> None:
+    """Register the command menu in English (default) and Japanese."""
+    for lang, code in (("en", None), ("ja", "ja")):
+        commands = [BotCommand(name, desc) for name, desc in engine.command_descriptions(lang)]
+        try:
+            await with_retry(lambda c=commands, lc=code: app.bot.set_my_commands(c, language_code=lc))
+        except TelegramError as exc:
+            logger.warning("could not register the %s command menu: %s", lang, exc)
+
+
+def build_application(
+    token: str,
+    base_url: str,
+    base_file_url: str,
+    engine: Engine,
+    store: Store,
+    admin_ids: frozenset[int] = frozenset(),
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    """Assemble the python-telegram-bot Application around our adapter."""
+    adapter = TelegramAdapter(engine, store, admin_ids)
+
+    async def post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        await register_commands(app, engine)
+
+    async def post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        await store.close()
+
+    app = (
+        Application.builder()
+        .token(token)
+        .base_url(base_url)
+        .base_file_url(base_file_url)
+        .concurrent_updates(PerUserProcessor(256))
+        .connection_pool_size(64)
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+        .build()
+    )
+    app.add_handler(TypeHandler(Update, adapter.on_update))
+    app.add_error_handler(on_error)
+    return app

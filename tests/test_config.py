@@ -1,0 +1,61 @@
+"""Settings from the environment: defaults, validation, the token kept out of repr."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import DEFAULT_API_BASE_URL, Settings
+from bot.errors import ConfigError
+
+TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+
+
+def test_defaults() -> None:
+    s = Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN})
+    assert s.api_base_url == DEFAULT_API_BASE_URL
+    assert s.api_file_url == "https://api.telegram.org/file/bot"
+    assert s.db_path == Path("data/bot.sqlite3")
+    assert s.admin_ids == frozenset()
+    assert s.log_level == "INFO"
+
+
+def test_token_never_in_repr() -> None:
+    s = Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN})
+    assert TOKEN not in repr(s)
+    assert "AAHdq" not in str(s)
+
+
+def test_everything_set() -> None:
+    s = Settings.from_env({
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_BASE_URL": "http://127.0.0.1:8081/bot",
+        "BOT_DB_PATH": "/tmp/x.sqlite3",
+        "BOT_ADMIN_IDS": "1, 22 ,333",
+        "LOG_LEVEL": "debug",
+    })
+    assert s.api_base_url == "http://127.0.0.1:8081/bot"
+    assert s.api_file_url == "http://127.0.0.1:8081/file/bot"
+    assert s.db_path == Path("/tmp/x.sqlite3")
+    assert s.admin_ids == {1, 22, 333}
+    assert s.log_level == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "TELEGRAM_BOT_TOKEN is not set"),
+        ({"TELEGRAM_BOT_TOKEN": "nonsense"}, "TELEGRAM_BOT_TOKEN is malformed"),
+        ({"TELEGRAM_BOT_TOKEN": TOKEN, "BOT_ADMIN_IDS": "1,x"}, "BOT_ADMIN_IDS"),
+        ({"TELEGRAM_BOT_TOKEN": TOKEN, "LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": "ftp://x"}, "TELEGRAM_API_BASE_URL"),
+    ],
+)
+def test_errors_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
+
+
+def test_token_optional_for_terminal_use() -> None:
+    assert Settings.from_env({}, need_token=False).token == ""
