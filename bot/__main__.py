@@ -23,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="iCloud connection-error support bot")
     parser.add_argument("--knowledge", type=Path, default=None, help="knowledge folder (default: ./knowledge)")
     parser.add_argument("--locales", type=Path, default=None, help="locales folder (default: ./locales)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command")
     sub.add_parser("check", help="validate knowledge/ and locales/")
     match = sub.add_parser("match", help="recognise error texts (TEXT, or one per stdin line)")
     match.add_argument("text", nargs="?", help="the text to recognise; omit to read stdin")
@@ -177,6 +177,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command is None:
+        # No sub-command: run the bot when there is a token, else talk in the terminal.
+        chosen = "run" if os.environ.get("TELEGRAM_BOT_TOKEN") else "chat"
+        args = _parser().parse_args([*(argv or []), chosen])
     command = {"check": cmd_check, "match": cmd_match, "run": cmd_run, "chat": cmd_chat}[args.command]
     return command(args)
 
