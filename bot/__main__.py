@@ -20,9 +20,15 @@ logger = logging.getLogger("bot")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bot", description="iCloud connection-error support bot")
-    parser.add_argument("--knowledge", type=Path, default=None, help="knowledge folder (default: ./knowledge)")
-    parser.add_argument("--locales", type=Path, default=None, help="locales folder (default: ./locales)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bot", description="iCloud connection-error support bot"
+    )
+    parser.add_argument(
+        "--knowledge", type=Path, default=None, help="knowledge folder (default: ./knowledge)"
+    )
+    parser.add_argument(
+        "--locales", type=Path, default=None, help="locales folder (default: ./locales)"
+    )
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("check", help="validate knowledge/ and locales/")
     match = sub.add_parser("match", help="recognise error texts (TEXT, or one per stdin line)")
@@ -31,8 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     match.add_argument("--json", action="store_true", help="print JSON (JSON Lines for stdin)")
     sub.add_parser("run", help="run the Telegram bot (long polling)")
     chat = sub.add_parser("chat", help="talk to the bot in this terminal, no token needed")
-    chat.add_argument("--lang", choices=["ja", "en"], default=None, help="language (default: from $LANG)")
-    chat.add_argument("--db", type=Path, default=None, help="keep the conversation in this SQLite file")
+    chat.add_argument(
+        "--lang", choices=["ja", "en"], default=None, help="language (default: from $LANG)"
+    )
+    chat.add_argument(
+        "--db", type=Path, default=None, help="keep the conversation in this SQLite file"
+    )
     return parser
 
 
@@ -78,17 +88,23 @@ def cmd_match(args: argparse.Namespace) -> int:
         fixes = list(knowledge.path_for(result.entry, device)) if result.entry else []
         alternatives = [{"entry": a.entry, "score": round(a.score, 1)} for a in result.alternatives]
         if args.json:
-            print(json.dumps({
-                "query": result.query,
-                "entry": result.entry,
-                "score": round(result.score, 1),
-                "alternatives": alternatives,
-                "fixes": fixes,
-            }, ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "query": result.query,
+                        "entry": result.entry,
+                        "score": round(result.score, 1),
+                        "alternatives": alternatives,
+                        "fixes": fixes,
+                    },
+                    ensure_ascii=False,
+                )
+            )
         else:
             alts = ", ".join(f"{a['entry']} {a['score']}" for a in alternatives) or "-"
             found = result.entry or "no match"
-            print(f"{result.query!r} → {found} ({result.score:.1f}); alternatives: {alts}; {len(fixes)} fixes")
+            score = f"{result.score:.1f}"
+            print(f"{result.query!r} → {found} ({score}); alternatives: {alts}; {len(fixes)} fixes")
     return 0
 
 
@@ -100,7 +116,12 @@ async def _run(settings: Settings, knowledge_dir: Path, locales_dir: Path) -> in
     engine = build_engine(knowledge_dir, locales_dir)
     store = await SqliteStore.open(settings.db_path)
     app = build_application(
-        settings.token, settings.api_base_url, settings.api_file_url, engine, store, settings.admin_ids
+        settings.token,
+        settings.api_base_url,
+        settings.api_file_url,
+        engine,
+        store,
+        settings.admin_ids,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -128,9 +149,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, (settings.token,))
-    knowledge_dir, locales_dir = _dirs(args)
     try:
-        return asyncio.run(_run(settings, args.knowledge or settings.knowledge_dir, args.locales or settings.locales_dir))
+        return asyncio.run(
+            _run(
+                settings,
+                args.knowledge or settings.knowledge_dir,
+                args.locales or settings.locales_dir,
+            )
+        )
     except KnowledgeError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -181,7 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # No sub-command: run the bot when there is a token, else talk in the terminal.
         chosen = "run" if os.environ.get("TELEGRAM_BOT_TOKEN") else "chat"
         args = _parser().parse_args([*(argv or []), chosen])
-    command = {"check": cmd_check, "match": cmd_match, "run": cmd_run, "chat": cmd_chat}[args.command]
+    command = {"check": cmd_check, "match": cmd_match, "run": cmd_run, "chat": cmd_chat}[
+        args.command
+    ]
     return command(args)
 
 

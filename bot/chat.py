@@ -38,7 +38,7 @@ class TerminalChat:
         line = line.strip()
         event: Event
         if line.isdigit() and 1 <= int(line) <= len(self._choices):
-            label, data, url = self._choices[int(line) - 1]
+            _, data, url = self._choices[int(line) - 1]
             if url is not None:
                 self.out.write(f"  → open {url}\n")
                 return

@@ -34,14 +34,17 @@ class Settings:
     locales_dir: Path = PROJECT_ROOT / "locales"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, *, need_token: bool = True) -> Settings:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, need_token: bool = True
+    ) -> Settings:
         """Read and validate the settings; raise ConfigError naming the variable at fault."""
         env = os.environ if environ is None else environ
         token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
         if need_token:
             if not token:
                 raise ConfigError(
-                    "TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and export its token"
+                    "TELEGRAM_BOT_TOKEN is not set: "
+                    "create a bot with @BotFather and export its token"
                 )
             if not _TOKEN_RE.match(token):
                 raise ConfigError(

@@ -173,15 +173,28 @@ class Engine:
         alternatives = [a for a in result.alternatives if a.entry in self.knowledge.entries][:3]
         if alternatives:
             rows = [
-                (Button(self._entry_label(lang, a.entry), Callback(Action.ENTRY, a.entry).encode()),)
+                (
+                    Button(
+                        self._entry_label(lang, a.entry), Callback(Action.ENTRY, a.entry).encode()
+                    ),
+                )
                 for a in alternatives
             ]
-            rows.append((Button(self.locales.t(lang, "buttons.none_of_these"), Callback(Action.NONE).encode()),))
+            rows.append(
+                (
+                    Button(
+                        self.locales.t(lang, "buttons.none_of_these"),
+                        Callback(Action.NONE).encode(),
+                    ),
+                )
+            )
             text_html = self.locales.t(lang, "did_you_mean", query=quote(text))
             return Result(state.with_(pending_entry=None), (Reply(text_html, tuple(rows)),))
         return self._no_match(state, ctx, query=text)
 
-    def _no_match(self, state: UserState, ctx: Context, *, query: str | None, edit: bool = False) -> Result:
+    def _no_match(
+        self, state: UserState, ctx: Context, *, query: str | None, edit: bool = False
+    ) -> Result:
         lang = self.lang(state, ctx)
         rows = tuple(
             (Button(self._entry_label(lang, eid), Callback(Action.ENTRY, eid).encode()),)
@@ -202,44 +215,94 @@ class Engine:
         entry = self.knowledge.entries[entry_id]
         if entry.kind is EntryKind.FAQ:
             rows: list[tuple[Button, ...]] = [
-                (Button(self.locales.t(lang, "buttons.walk_related"), Callback(Action.WALK, entry_id).encode()),),
+                (
+                    Button(
+                        self.locales.t(lang, "buttons.walk_related"),
+                        Callback(Action.WALK, entry_id).encode(),
+                    ),
+                ),
                 (self._restart_button(lang),),
             ]
-            return Result(state.with_(pending_entry=None), (Reply(faq_text(self.locales, lang, entry), tuple(rows), edit=edit),))
+            return Result(
+                state.with_(pending_entry=None),
+                (Reply(faq_text(self.locales, lang, entry), tuple(rows), edit=edit),),
+            )
         return self._start_or_ask(state, entry, ctx, edit=edit)
 
     def _start_or_ask(self, state: UserState, entry: Entry, ctx: Context, *, edit: bool) -> Result:
         lang = self.lang(state, ctx)
         if state.device is None:
             rows = tuple(
-                (Button(self.locales.t(lang, f"device.{d.value}"), Callback(Action.DEVICE, entry.id, d).encode()),)
+                (
+                    Button(
+                        self.locales.t(lang, f"device.{d.value}"),
+                        Callback(Action.DEVICE, entry.id, d).encode(),
+                    ),
+                )
                 for d in Device
             )
-            text = Html(entry_header(self.locales, lang, entry) + "\n\n" + self.locales.t(lang, "ask_device"))
+            text = Html(
+                entry_header(self.locales, lang, entry)
+                + "\n\n"
+                + self.locales.t(lang, "ask_device")
+            )
             return Result(state.with_(pending_entry=entry.id), (Reply(text, rows, edit=edit),))
         return self._start_walk(state, entry, state.device, ctx, edit=edit)
 
-    def _start_walk(self, state: UserState, entry: Entry, device: Device, ctx: Context, *, edit: bool, message_id: int | None = None) -> Result:
+    def _start_walk(
+        self,
+        state: UserState,
+        entry: Entry,
+        device: Device,
+        ctx: Context,
+        *,
+        edit: bool,
+        message_id: int | None = None,
+    ) -> Result:
         lang = self.lang(state, ctx)
         path = self.knowledge.path_for(entry.id, device)
         records = list(self._abandon(state, ctx))
         if not path:  # a knowledge base that validates always has a path, but never crash
-            return Result(state.with_(walk=None, pending_entry=None), (Reply(self.locales.t(lang, "walk.empty"), edit=edit),))
+            return Result(
+                state.with_(walk=None, pending_entry=None),
+                (Reply(self.locales.t(lang, "walk.empty"), edit=edit),),
+            )
         walk = Walk(entry.id, device, path, 0, message_id if edit else None, ctx.now)
-        records.append(OutcomeRecord(state.user_id, entry.id, device, path[0], Outcome.STARTED, ctx.now))
+        records.append(
+            OutcomeRecord(state.user_id, entry.id, device, path[0], Outcome.STARTED, ctx.now)
+        )
         new_state = state.with_(walk=walk, pending_entry=None)
         header = entry_header(self.locales, lang, entry)
-        return Result(new_state, (self._fix_reply(new_state, walk, lang, edit=edit, header=header),), tuple(records))
+        return Result(
+            new_state,
+            (self._fix_reply(new_state, walk, lang, edit=edit, header=header),),
+            tuple(records),
+        )
 
-    def _fix_reply(self, state: UserState, walk: Walk, lang: str, *, edit: bool, header: Html | None = None) -> Reply:
+    def _fix_reply(
+        self, state: UserState, walk: Walk, lang: str, *, edit: bool, header: Html | None = None
+    ) -> Reply:
         fix_id = walk.path[walk.position]
         fix = self.knowledge.fixes[fix_id]
-        text = fix_text(self.knowledge, self.locales, lang, fix, walk.device, walk.position, len(walk.path), header)
+        text = fix_text(
+            self.knowledge,
+            self.locales,
+            lang,
+            fix,
+            walk.device,
+            walk.position,
+            len(walk.path),
+            header,
+        )
+
         def data(action: Action) -> str:
             return Callback(action, walk.entry, walk.device, fix_id).encode()
+
         rows: list[tuple[Button, ...]] = [
-            (Button(self.locales.t(lang, "buttons.solved"), data(Action.SOLVED)),
-             Button(self.locales.t(lang, "buttons.next"), data(Action.NEXT))),
+            (
+                Button(self.locales.t(lang, "buttons.solved"), data(Action.SOLVED)),
+                Button(self.locales.t(lang, "buttons.next"), data(Action.NEXT)),
+            ),
         ]
         if fix.link is not None:
             rows.append((Button(fix.link.label[lang], url=fix.link.url[lang]),))
@@ -253,7 +316,11 @@ class Engine:
         walk = state.walk
         if walk is None or walk.done:
             return ()
-        return (OutcomeRecord(state.user_id, walk.entry, walk.device, walk.fix, Outcome.ABANDONED, ctx.now),)
+        return (
+            OutcomeRecord(
+                state.user_id, walk.entry, walk.device, walk.fix, Outcome.ABANDONED, ctx.now
+            ),
+        )
 
     # ----------------------------------------------------------------- taps
 
@@ -268,7 +335,9 @@ class Engine:
         if cb.action is Action.DEVICE and cb.entry and cb.device:
             state = state.with_(device=cb.device)
             entry = self.knowledge.entries[cb.entry]
-            return self._start_walk(state, entry, cb.device, ctx, edit=True, message_id=tap.message_id)
+            return self._start_walk(
+                state, entry, cb.device, ctx, edit=True, message_id=tap.message_id
+            )
         if cb.action is Action.ENTRY and cb.entry:
             return self._open_entry(state, cb.entry, ctx, edit=True)
         if cb.action is Action.WALK and cb.entry:
@@ -283,10 +352,14 @@ class Engine:
         if cb.action is Action.SET_DEVICE and cb.device:
             state = state.with_(device=cb.device)
             label = self.locales.t(lang, f"device.{cb.device.value}")
-            return Result(state, (Reply(self.locales.t(lang, "device.set", device=label), edit=True),))
+            return Result(
+                state, (Reply(self.locales.t(lang, "device.set", device=label), edit=True),)
+            )
         return Result(state, toast=self.locales.t(lang, "stale_button"), alert=True)
 
-    def _on_walk_tap(self, state: UserState, cb: Callback, message_id: int | None, ctx: Context) -> Result:
+    def _on_walk_tap(
+        self, state: UserState, cb: Callback, message_id: int | None, ctx: Context
+    ) -> Result:
         """Next, Back or Solved on a fix message, current or old."""
         assert cb.entry is not None and cb.device is not None and cb.fix is not None
         lang = self.lang(state, ctx)
@@ -299,7 +372,9 @@ class Engine:
                 # A second tap on a message we already moved on (double tap, or a retry after a
                 # crash): show where the walk is now instead of stepping twice.
                 return self._show_position(state, walk, lang, toast=None)
-            walk = replace(walk, position=walk.path.index(cb.fix), message_id=message_id or walk.message_id)
+            walk = replace(
+                walk, position=walk.path.index(cb.fix), message_id=message_id or walk.message_id
+            )
         else:
             # A button on an older message: resume that walk from the fix it shows.
             records += self._abandon(state, ctx)
@@ -307,42 +382,77 @@ class Engine:
             walk = Walk(cb.entry, cb.device, path, path.index(cb.fix), message_id, ctx.now)
         fix = cb.fix
         if cb.action is Action.SOLVED:
-            records.append(OutcomeRecord(state.user_id, cb.entry, cb.device, fix, Outcome.SOLVED, ctx.now))
+            records.append(
+                OutcomeRecord(state.user_id, cb.entry, cb.device, fix, Outcome.SOLVED, ctx.now)
+            )
             new_state = state.with_(walk=None, pending_entry=None)
             title = self.knowledge.fixes[fix].title[lang]
-            text = Html(self.locales.t(lang, "solved", fix=title) + "\n\n" + topic_text(self.knowledge, lang, "prevention"))
+            text = Html(
+                self.locales.t(lang, "solved", fix=title)
+                + "\n\n"
+                + topic_text(self.knowledge, lang, "prevention")
+            )
             rows = ((self._restart_button(lang),),)
-            return Result(new_state, (Reply(text, rows, edit=True),), tuple(records), toast=self.locales.t(lang, "toast.solved"))
+            return Result(
+                new_state,
+                (Reply(text, rows, edit=True),),
+                tuple(records),
+                toast=self.locales.t(lang, "toast.solved"),
+            )
         if cb.action is Action.SHOW:
             new_state = state.with_(walk=walk)
-            return Result(new_state, (self._fix_reply(new_state, walk, lang, edit=True),), tuple(records))
+            return Result(
+                new_state, (self._fix_reply(new_state, walk, lang, edit=True),), tuple(records)
+            )
         if cb.action is Action.BACK:
             if walk.position == 0:
                 return Result(state.with_(walk=walk), toast=self.locales.t(lang, "toast.first"))
-            records.append(OutcomeRecord(state.user_id, cb.entry, cb.device, fix, Outcome.BACK, ctx.now))
+            records.append(
+                OutcomeRecord(state.user_id, cb.entry, cb.device, fix, Outcome.BACK, ctx.now)
+            )
             walk = replace(walk, position=walk.position - 1)
             new_state = state.with_(walk=walk)
-            return Result(new_state, (self._fix_reply(new_state, walk, lang, edit=True),), tuple(records))
-        records.append(OutcomeRecord(state.user_id, cb.entry, cb.device, fix, Outcome.NEXT, ctx.now))
+            return Result(
+                new_state, (self._fix_reply(new_state, walk, lang, edit=True),), tuple(records)
+            )
+        records.append(
+            OutcomeRecord(state.user_id, cb.entry, cb.device, fix, Outcome.NEXT, ctx.now)
+        )
         walk = replace(walk, position=walk.position + 1)
         if walk.done:
-            records.append(OutcomeRecord(state.user_id, cb.entry, cb.device, None, Outcome.EXHAUSTED, ctx.now))
+            records.append(
+                OutcomeRecord(state.user_id, cb.entry, cb.device, None, Outcome.EXHAUSTED, ctx.now)
+            )
             new_state = state.with_(walk=walk)
             return Result(new_state, (self._exhausted_reply(walk, lang),), tuple(records))
         new_state = state.with_(walk=walk)
-        return Result(new_state, (self._fix_reply(new_state, walk, lang, edit=True),), tuple(records))
+        return Result(
+            new_state, (self._fix_reply(new_state, walk, lang, edit=True),), tuple(records)
+        )
 
     def _show_position(self, state: UserState, walk: Walk, lang: str, toast: str | None) -> Result:
-        reply = self._exhausted_reply(walk, lang) if walk.done else self._fix_reply(state, walk, lang, edit=True)
+        reply = (
+            self._exhausted_reply(walk, lang)
+            if walk.done
+            else self._fix_reply(state, walk, lang, edit=True)
+        )
         return Result(state, (reply,), toast=toast)
 
     def _exhausted_reply(self, walk: Walk, lang: str) -> Reply:
         url = self.knowledge.links["contact_support"][lang]
-        rows: list[tuple[Button, ...]] = [(Button(self.locales.t(lang, "buttons.contact"), url=url),)]
+        rows: list[tuple[Button, ...]] = [
+            (Button(self.locales.t(lang, "buttons.contact"), url=url),)
+        ]
         if walk.path:
             last = Callback(Action.SHOW, walk.entry, walk.device, walk.path[-1]).encode()
-            rows.append((Button(self.locales.t(lang, "buttons.back"), last), self._restart_button(lang)))
-        text = Html(self.locales.t(lang, "walk.exhausted") + "\n\n" + topic_text(self.knowledge, lang, "prevention"))
+            rows.append(
+                (Button(self.locales.t(lang, "buttons.back"), last), self._restart_button(lang))
+            )
+        text = Html(
+            self.locales.t(lang, "walk.exhausted")
+            + "\n\n"
+            + topic_text(self.knowledge, lang, "prevention")
+        )
         return Reply(text, tuple(rows), edit=True, anchor=True)
 
     # ----------------------------------------------------------------- commands
@@ -363,13 +473,26 @@ class Engine:
             arg = cmd.arg.strip().lower()
             if arg in ("ja", "en"):
                 return Result(state.with_(lang=arg), (Reply(self.locales.t(arg, "lang.set")),))
-            rows = ((Button("日本語", Callback(Action.LANG, lang="ja").encode()),
-                     Button("English", Callback(Action.LANG, lang="en").encode())),)
+            rows = (
+                (
+                    Button("日本語", Callback(Action.LANG, lang="ja").encode()),
+                    Button("English", Callback(Action.LANG, lang="en").encode()),
+                ),
+            )
             return Result(state, (Reply(self.locales.t(lang, "lang.ask"), rows),))
         if name == "device":
-            current = self.locales.t(lang, f"device.{state.device.value}") if state.device else self.locales.t(lang, "device.unknown")
+            current = (
+                self.locales.t(lang, f"device.{state.device.value}")
+                if state.device
+                else self.locales.t(lang, "device.unknown")
+            )
             rows = tuple(
-                (Button(self.locales.t(lang, f"device.{d.value}"), Callback(Action.SET_DEVICE, device=d).encode()),)
+                (
+                    Button(
+                        self.locales.t(lang, f"device.{d.value}"),
+                        Callback(Action.SET_DEVICE, device=d).encode(),
+                    ),
+                )
                 for d in Device
             )
             return Result(state, (Reply(self.locales.t(lang, "device.ask", device=current), rows),))

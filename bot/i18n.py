@@ -92,7 +92,9 @@ def load_locales(directory: Path) -> Locales:
             other = flat[lang]
             path = str(directory / f"{lang}.yaml")
             for key in sorted(reference.keys() - other.keys()):
-                problems.append(Problem(path, 1, f"missing key {key!r} (present in {reference_lang}.yaml)"))
+                problems.append(
+                    Problem(path, 1, f"missing key {key!r} (present in {reference_lang}.yaml)")
+                )
             for key in sorted(other.keys() - reference.keys()):
                 problems.append(
                     Problem(path, other[key][1], f"key {key!r} is not in {reference_lang}.yaml")
@@ -100,8 +102,14 @@ def load_locales(directory: Path) -> Locales:
             for key in sorted(reference.keys() & other.keys()):
                 if _placeholders(reference[key][0]) != _placeholders(other[key][0]):
                     problems.append(
-                        Problem(path, other[key][1], f"key {key!r}: placeholders differ from {reference_lang}.yaml")
+                        Problem(
+                            path,
+                            other[key][1],
+                            f"key {key!r}: placeholders differ from {reference_lang}.yaml",
+                        )
                     )
     if problems:
         raise KnowledgeError(problems)
-    return Locales({lang: {k: v for k, (v, _) in strings.items()} for lang, strings in flat.items()})
+    return Locales(
+        {lang: {k: v for k, (v, _) in strings.items()} for lang, strings in flat.items()}
+    )

@@ -211,7 +211,7 @@ def load_yaml(path: Path, problems: list[Problem]) -> Any:
         problems.append(Problem(str(path), 0, f"cannot read file: {exc.strerror}"))
         return None
     try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_LineLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 0
@@ -434,7 +434,9 @@ def _read_entries(
         else:
             for fid in raw_path:
                 if fid not in fixes:
-                    r.problem(line_of(raw_path, data.line), f"{where}: path names unknown fix {fid!r}")
+                    r.problem(
+                        line_of(raw_path, data.line), f"{where}: path names unknown fix {fid!r}"
+                    )
                 elif fid in path:
                     r.problem(line_of(raw_path, data.line), f"{where}: path names {fid!r} twice")
                 else:
@@ -483,7 +485,7 @@ def _read_info(r: _Reader, doc: _Map) -> tuple[dict[str, Localized], dict[str, T
 
 
 def load_knowledge(directory: Path) -> Knowledge:
-    """Load knowledge/ (fixes.yaml, entries.yaml, info.yaml); raise KnowledgeError on any problem."""
+    """Load fixes.yaml, entries.yaml and info.yaml; raise KnowledgeError on any problem."""
     problems: list[Problem] = []
     docs: dict[str, _Map] = {}
     for name in ("fixes", "entries", "info"):

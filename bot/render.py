@@ -37,7 +37,9 @@ def fix_text(
     if header:
         lines += [header, ""]
     lines.append(
-        locales.t(lang, "walk.progress", position=position + 1, total=total, stage=stage.title[lang])
+        locales.t(
+            lang, "walk.progress", position=position + 1, total=total, stage=stage.title[lang]
+        )
     )
     lines.append(Html(f"<b>{escape(fix.title[lang])}</b>"))
     if fix.why is not None:

@@ -27,7 +27,18 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, TypeHandler
 
-from bot.engine import Attachment, Command, Context, Engine, Event, Keyboard, Reply, Result, Tap, Text
+from bot.engine import (
+    Attachment,
+    Command,
+    Context,
+    Engine,
+    Event,
+    Keyboard,
+    Reply,
+    Result,
+    Tap,
+    Text,
+)
 from bot.store import Store
 
 logger = logging.getLogger(__name__)
@@ -91,8 +102,19 @@ def to_event(update: Update) -> Event | None:
         return Text(text)
     if message.caption:
         return Text(message.caption)
-    for kind in ("sticker", "photo", "voice", "video", "video_note", "audio", "document",
-                 "animation", "location", "contact", "poll"):
+    for kind in (
+        "sticker",
+        "photo",
+        "voice",
+        "video",
+        "video_note",
+        "audio",
+        "document",
+        "animation",
+        "location",
+        "contact",
+        "poll",
+    ):
         if getattr(message, kind, None):
             return Attachment(kind)
     return Attachment("other")
@@ -161,13 +183,17 @@ class TelegramAdapter:
         if event is None or user is None or chat is None:
             return
         state = await self.store.load(user.id)
-        ctx = Context(now=time.time(), language_code=user.language_code, is_admin=user.id in self.admin_ids)
+        ctx = Context(
+            now=time.time(), language_code=user.language_code, is_admin=user.id in self.admin_ids
+        )
         result = self.engine.handle(state, event, ctx)
         await self.store.save(result.state, result.records)  # committed before we answer
         query = update.callback_query
         if query is not None:
             await self._answer(query.answer, result)
-        await self._show(context, chat.id, result, query.message.message_id if query and query.message else None)
+        await self._show(
+            context, chat.id, result, query.message.message_id if query and query.message else None
+        )
 
     async def _answer(self, answer: Callable[..., Awaitable[bool]], result: Result) -> None:
         try:
@@ -198,8 +224,12 @@ class TelegramAdapter:
                 try:
                     edited = await with_retry(
                         lambda: bot.edit_message_text(
-                            reply.text, chat_id=chat_id, message_id=tapped, parse_mode=ParseMode.HTML,
-                            reply_markup=markup, link_preview_options=NO_PREVIEW,
+                            reply.text,
+                            chat_id=chat_id,
+                            message_id=tapped,
+                            parse_mode=ParseMode.HTML,
+                            reply_markup=markup,
+                            link_preview_options=NO_PREVIEW,
                         )
                     )
                     return edited if isinstance(edited, Message) else None
@@ -211,7 +241,10 @@ class TelegramAdapter:
                     logger.info("cannot edit message %s, sending a new one", tapped)
             return await with_retry(
                 lambda: bot.send_message(
-                    chat_id, reply.text, parse_mode=ParseMode.HTML, reply_markup=markup,
+                    chat_id,
+                    reply.text,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup,
                     link_preview_options=NO_PREVIEW,
                 )
             )
@@ -236,7 +269,9 @@ async def register_commands(app: Application[Any, Any, Any, Any, Any, Any], engi
     for lang, code in (("en", None), ("ja", "ja")):
         commands = [BotCommand(name, desc) for name, desc in engine.command_descriptions(lang)]
         try:
-            await with_retry(lambda c=commands, lc=code: app.bot.set_my_commands(c, language_code=lc))
+            await with_retry(
+                lambda c=commands, lc=code: app.bot.set_my_commands(c, language_code=lc)
+            )
         except TelegramError as exc:
             logger.warning("could not register the %s command menu: %s", lang, exc)
 

@@ -28,13 +28,15 @@ def test_token_never_in_repr() -> None:
 
 
 def test_everything_set() -> None:
-    s = Settings.from_env({
-        "TELEGRAM_BOT_TOKEN": TOKEN,
-        "TELEGRAM_API_BASE_URL": "http://127.0.0.1:8081/bot",
-        "BOT_DB_PATH": "/tmp/x.sqlite3",
-        "BOT_ADMIN_IDS": "1, 22 ,333",
-        "LOG_LEVEL": "debug",
-    })
+    s = Settings.from_env(
+        {
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE_URL": "http://127.0.0.1:8081/bot",
+            "BOT_DB_PATH": "/tmp/x.sqlite3",
+            "BOT_ADMIN_IDS": "1, 22 ,333",
+            "LOG_LEVEL": "debug",
+        }
+    )
     assert s.api_base_url == "http://127.0.0.1:8081/bot"
     assert s.api_file_url == "http://127.0.0.1:8081/file/bot"
     assert s.db_path == Path("/tmp/x.sqlite3")
@@ -49,7 +51,10 @@ def test_everything_set() -> None:
         ({"TELEGRAM_BOT_TOKEN": "nonsense"}, "TELEGRAM_BOT_TOKEN is malformed"),
         ({"TELEGRAM_BOT_TOKEN": TOKEN, "BOT_ADMIN_IDS": "1,x"}, "BOT_ADMIN_IDS"),
         ({"TELEGRAM_BOT_TOKEN": TOKEN, "LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
-        ({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": "ftp://x"}, "TELEGRAM_API_BASE_URL"),
+        (
+            {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": "ftp://x"},
+            "TELEGRAM_API_BASE_URL",
+        ),
     ],
 )
 def test_errors_name_the_variable(env: dict[str, str], message: str) -> None:

@@ -61,8 +61,15 @@ def test_yaml_error_in_a_locale(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("chosen", "code", "expected"),
-    [(None, "ja", "ja"), (None, "ja-JP", "ja"), (None, "en-US", "en"), (None, None, "en"),
-     (None, "de", "en"), ("en", "ja", "en"), ("ja", "en", "ja")],
+    [
+        (None, "ja", "ja"),
+        (None, "ja-JP", "ja"),
+        (None, "en-US", "en"),
+        (None, None, "en"),
+        (None, "de", "en"),
+        ("en", "ja", "en"),
+        ("ja", "en", "ja"),
+    ],
 )
 def test_pick_lang(chosen: str | None, code: str | None, expected: str) -> None:
     assert pick_lang(chosen, code) == expected

@@ -30,7 +30,9 @@ def test_minimal_base_loads(tmp_path: Path) -> None:
 
 def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
     folder = write_kb(tmp_path)
-    (folder / "entries.yaml").write_text("entries:\n  - id: x\n    title: [unclosed\n", encoding="utf-8")
+    (folder / "entries.yaml").write_text(
+        "entries:\n  - id: x\n    title: [unclosed\n", encoding="utf-8"
+    )
     [problem] = problems_of(folder)
     assert problem.startswith(f"{folder / 'entries.yaml'}:")
     assert "YAML syntax" in problem
@@ -55,7 +57,9 @@ def test_duplicate_entry_id(tmp_path: Path) -> None:
 def test_duplicate_fix_id(tmp_path: Path) -> None:
     docs = minimal_kb()
     docs["fixes"]["fixes"].append(dict(docs["fixes"]["fixes"][0]))
-    assert any("duplicate fix id 'check_status'" in p for p in problems_of(write_kb(tmp_path, docs)))
+    assert any(
+        "duplicate fix id 'check_status'" in p for p in problems_of(write_kb(tmp_path, docs))
+    )
 
 
 def test_path_names_unknown_fix(tmp_path: Path) -> None:
