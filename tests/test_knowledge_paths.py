@@ -83,7 +83,7 @@ FIX_DEVICES = {
     "toggle_airplane_mode": {Device.IPHONE},
     "reset_network_settings": IPHONE_MAC,
     "change_dns": IPHONE_MAC,
-    "check_date_time": IPHONE_MAC,
+    "check_date_time": ALL_DEVICES,  # Windows steps added: a wrong PC clock fails verification too
     "sign_out_and_in": IPHONE_MAC,
     "disable_vpn": IPHONE_MAC,
     "get_verification_code": IPHONE_MAC,
