@@ -58,12 +58,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     from bot.runtime import load_content
 
     try:
-        knowledge, locales = load_content(*_dirs(args))
+        content = load_content(*_dirs(args))
     except KnowledgeError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
         return 1
+    knowledge, locales = content.knowledge, content.locales
     print(
         f"OK: {len(knowledge.entries)} entries, {len(knowledge.fixes)} fixes, "
         f"{len(knowledge.stages)} stages, {len(locales.strings['en'])} locale keys"
@@ -77,11 +78,12 @@ def cmd_match(args: argparse.Namespace) -> int:
     from bot.runtime import load_content
 
     try:
-        knowledge, _ = load_content(*_dirs(args))
+        content = load_content(*_dirs(args))
     except KnowledgeError as exc:
         print(exc, file=sys.stderr)
         return 1
-    matcher = Matcher(knowledge)
+    knowledge = content.knowledge
+    matcher = Matcher(knowledge, content.normalizer)
     device = Device(args.device)
     queries = [args.text] if args.text is not None else [line.rstrip("\r\n") for line in sys.stdin]
     for result in matcher.match_many(queries):
@@ -111,7 +113,7 @@ def cmd_match(args: argparse.Namespace) -> int:
 async def _run(settings: Settings, knowledge_dir: Path, locales_dir: Path) -> int:
     from bot.runtime import build_engine
     from bot.store import SqliteStore
-    from bot.telegram import build_application
+    from bot.telegram import build_application, serve
 
     engine = build_engine(knowledge_dir, locales_dir)
     store = await SqliteStore.open(settings.db_path)
@@ -127,20 +129,17 @@ async def _run(settings: Settings, knowledge_dir: Path, locales_dir: Path) -> in
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with app:
-        await app.start()
-        assert app.updater is not None
-        await app.updater.start_polling(allowed_updates=["message", "callback_query"])
-        logger.info("bot started; polling %s", settings.api_base_url.split("/bot")[0])
-        await stop.wait()
-        logger.info("stopping")
-        await app.updater.stop()
-        await app.stop()
+    try:
+        await serve(app, engine, stop)
+    finally:
+        await store.close()
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the Telegram bot until SIGINT or SIGTERM; exit 0 on a clean stop."""
+    # Opt in to PTB 22's timedelta durations now, instead of a deprecation warning per 429.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
     from bot.logs import setup_logging
 
     try:

@@ -7,13 +7,13 @@ their own updates into the events below and the replies into messages; they pers
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
 from bot.callbacks import Action, Callback, decode
 from bot.i18n import Html, Locales, pick_lang
 from bot.knowledge import Device, Entry, EntryKind, Knowledge
+from bot.matcher import Matcher
 from bot.render import entry_header, faq_text, fix_text, quote, topic_text
 from bot.state import Outcome, OutcomeRecord, UserState, Walk
 
@@ -107,24 +107,6 @@ class Result:
     alert: bool = False
 
 
-class MatchLike(Protocol):
-    query: str
-    entry: str | None
-    score: float
-
-    @property
-    def alternatives(self) -> Sequence[AlternativeLike]: ...
-
-
-class AlternativeLike(Protocol):
-    entry: str
-    score: float
-
-
-class MatcherLike(Protocol):
-    def match(self, text: str) -> MatchLike: ...
-
-
 # --------------------------------------------------------------------------- the engine
 
 
@@ -133,7 +115,7 @@ class Engine:
     """The whole conversation logic, shared by every channel."""
 
     knowledge: Knowledge
-    matcher: MatcherLike
+    matcher: Matcher
     locales: Locales
     detect_device: Callable[[str], Device | None] = field(default=lambda _text: None)
 
@@ -232,15 +214,7 @@ class Engine:
     def _start_or_ask(self, state: UserState, entry: Entry, ctx: Context, *, edit: bool) -> Result:
         lang = self.lang(state, ctx)
         if state.device is None:
-            rows = tuple(
-                (
-                    Button(
-                        self.locales.t(lang, f"device.{d.value}"),
-                        Callback(Action.DEVICE, entry.id, d).encode(),
-                    ),
-                )
-                for d in Device
-            )
+            rows = self._device_buttons(lang, lambda d: Callback(Action.DEVICE, entry.id, d))
             text = Html(
                 entry_header(self.locales, lang, entry)
                 + "\n\n"
@@ -473,7 +447,7 @@ class Engine:
             arg = cmd.arg.strip().lower()
             if arg in ("ja", "en"):
                 return Result(state.with_(lang=arg), (Reply(self.locales.t(arg, "lang.set")),))
-            rows = (
+            rows: Keyboard = (
                 (
                     Button("日本語", Callback(Action.LANG, lang="ja").encode()),
                     Button("English", Callback(Action.LANG, lang="en").encode()),
@@ -486,16 +460,12 @@ class Engine:
                 if state.device
                 else self.locales.t(lang, "device.unknown")
             )
-            rows = tuple(
-                (
-                    Button(
-                        self.locales.t(lang, f"device.{d.value}"),
-                        Callback(Action.SET_DEVICE, device=d).encode(),
-                    ),
-                )
-                for d in Device
+            device_rows = self._device_buttons(
+                lang, lambda d: Callback(Action.SET_DEVICE, device=d)
             )
-            return Result(state, (Reply(self.locales.t(lang, "device.ask", device=current), rows),))
+            return Result(
+                state, (Reply(self.locales.t(lang, "device.ask", device=current), device_rows),)
+            )
         return self._say(state, ctx, "unknown_command", command=cmd.name[:32])
 
     def _restart(self, state: UserState, ctx: Context, *, edit: bool) -> Result:
@@ -511,6 +481,12 @@ class Engine:
 
     def _entry_label(self, lang: str, entry_id: str) -> str:
         return self.knowledge.entries[entry_id].title[lang]
+
+    def _device_buttons(self, lang: str, callback: Callable[[Device], Callback]) -> Keyboard:
+        return tuple(
+            (Button(self.locales.t(lang, f"device.{d.value}"), callback(d).encode()),)
+            for d in Device
+        )
 
     def _restart_button(self, lang: str) -> Button:
         return Button(self.locales.t(lang, "buttons.restart"), Callback(Action.RESTART).encode())

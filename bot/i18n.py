@@ -90,20 +90,20 @@ def load_locales(directory: Path) -> Locales:
         reference = flat[reference_lang]
         for lang in LANGS[1:]:
             other = flat[lang]
-            path = str(directory / f"{lang}.yaml")
+            file = str(directory / f"{lang}.yaml")
             for key in sorted(reference.keys() - other.keys()):
                 problems.append(
-                    Problem(path, 1, f"missing key {key!r} (present in {reference_lang}.yaml)")
+                    Problem(file, 1, f"missing key {key!r} (present in {reference_lang}.yaml)")
                 )
             for key in sorted(other.keys() - reference.keys()):
                 problems.append(
-                    Problem(path, other[key][1], f"key {key!r} is not in {reference_lang}.yaml")
+                    Problem(file, other[key][1], f"key {key!r} is not in {reference_lang}.yaml")
                 )
             for key in sorted(reference.keys() & other.keys()):
                 if _placeholders(reference[key][0]) != _placeholders(other[key][0]):
                     problems.append(
                         Problem(
-                            path,
+                            file,
                             other[key][1],
                             f"key {key!r}: placeholders differ from {reference_lang}.yaml",
                         )

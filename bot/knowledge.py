@@ -177,13 +177,13 @@ class _LineLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=True)
             if key in seen and key != "<<":
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
                 )
             seen[key] = key_node.start_mark.line + 1
-        mapping = _Map(super().construct_mapping(node, deep=True))
+        mapping = _Map({str(k): v for k, v in super().construct_mapping(node, deep=True).items()})
         mapping.line = node.start_mark.line + 1
         return mapping
 
@@ -195,11 +195,11 @@ class _LineLoader(yaml.SafeLoader):
 
 _LineLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _LineLoader.construct_mapping,  # type: ignore[arg-type]
+    _LineLoader.construct_mapping,
 )
 _LineLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG,
-    _LineLoader.construct_sequence,  # type: ignore[arg-type]
+    _LineLoader.construct_sequence,
 )
 
 
@@ -418,7 +418,7 @@ def _read_entries(
         where = f"entry {eid}"
         r.unknown_keys(data, _ENTRY_KEYS, where)
         try:
-            kind = EntryKind(data.get("kind"))
+            kind = EntryKind(str(data.get("kind")))
         except ValueError:
             r.problem(data.line, f"{where}: 'kind' must be one of error, symptom, faq")
             continue

@@ -1,35 +1,54 @@
-"""Assemble the engine from knowledge/ and locales/, validating both first."""
+"""Assemble the engine from knowledge/ and locales/, validating everything first."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.engine import Engine
-from bot.errors import KnowledgeError
+from bot.errors import KnowledgeError, Problem
 from bot.i18n import Locales, load_locales
 from bot.knowledge import Knowledge, load_knowledge
-from bot.matcher import Matcher, detect_device
+from bot.matcher import Matcher
+from bot.normalize import Normalizer, load_spellings
 
 
-def load_content(knowledge_dir: Path, locales_dir: Path) -> tuple[Knowledge, Locales]:
-    """Load both content folders, reporting every problem of both at once."""
-    problems = []
-    knowledge: Knowledge | None = None
-    locales: Locales | None = None
+@dataclass(frozen=True, slots=True)
+class Content:
+    """Everything the bot says and knows, validated together."""
+
+    knowledge: Knowledge
+    locales: Locales
+    normalizer: Normalizer
+
+
+def load_content(knowledge_dir: Path, locales_dir: Path) -> Content:
+    """Load both content folders, reporting every problem of every file at once."""
+    problems: list[Problem] = []
+    knowledge = locales = spellings = None
     try:
         knowledge = load_knowledge(knowledge_dir)
+    except KnowledgeError as exc:
+        problems += exc.problems
+    try:
+        spellings = load_spellings(knowledge_dir / "spellings.yaml")
     except KnowledgeError as exc:
         problems += exc.problems
     try:
         locales = load_locales(locales_dir)
     except KnowledgeError as exc:
         problems += exc.problems
-    if problems or knowledge is None or locales is None:
+    if problems or knowledge is None or locales is None or spellings is None:
         raise KnowledgeError(problems)
-    return knowledge, locales
+    return Content(knowledge, locales, Normalizer(spellings))
+
+
+def engine_for(content: Content) -> Engine:
+    """Build the matcher index once and return the engine over it."""
+    matcher = Matcher(content.knowledge, content.normalizer)
+    return Engine(content.knowledge, matcher, content.locales, content.normalizer.detect_device)
 
 
 def build_engine(knowledge_dir: Path, locales_dir: Path) -> Engine:
-    """Load and validate the content, build the matcher index once, return the engine."""
-    knowledge, locales = load_content(knowledge_dir, locales_dir)
-    return Engine(knowledge, Matcher(knowledge), locales, detect_device)
+    """Load and validate the content, then build the engine."""
+    return engine_for(load_content(knowledge_dir, locales_dir))

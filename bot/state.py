@@ -59,13 +59,11 @@ class UserState:
 
     def to_json(self) -> str:
         """Serialise everything but user_id, lang and device (stored as columns)."""
-        data = {
-            "walk": None if self.walk is None else asdict(self.walk),
-            "pending_entry": self.pending_entry,
-            "extra": self.extra,
-        }
-        if data["walk"] is not None:
-            data["walk"]["path"] = list(self.walk.path) if self.walk else []
+        walk = None
+        if self.walk is not None:
+            walk = asdict(self.walk)
+            walk["path"] = list(self.walk.path)
+        data = {"walk": walk, "pending_entry": self.pending_entry, "extra": self.extra}
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod

@@ -268,10 +268,13 @@ async def register_commands(app: Application[Any, Any, Any, Any, Any, Any], engi
     """Register the command menu in English (default) and Japanese."""
     for lang, code in (("en", None), ("ja", "ja")):
         commands = [BotCommand(name, desc) for name, desc in engine.command_descriptions(lang)]
+
+        async def register(c: list[BotCommand] = commands, lc: str | None = code) -> bool:
+            done: bool = await app.bot.set_my_commands(c, language_code=lc)
+            return done
+
         try:
-            await with_retry(
-                lambda c=commands, lc=code: app.bot.set_my_commands(c, language_code=lc)
-            )
+            await with_retry(register)
         except TelegramError as exc:
             logger.warning("could not register the %s command menu: %s", lang, exc)
 
@@ -287,12 +290,6 @@ def build_application(
     """Assemble the python-telegram-bot Application around our adapter."""
     adapter = TelegramAdapter(engine, store, admin_ids)
 
-    async def post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-        await register_commands(app, engine)
-
-    async def post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-        await store.close()
-
     app = (
         Application.builder()
         .token(token)
@@ -300,10 +297,24 @@ def build_application(
         .base_file_url(base_file_url)
         .concurrent_updates(PerUserProcessor(256))
         .connection_pool_size(64)
-        .post_init(post_init)
-        .post_shutdown(post_shutdown)
         .build()
     )
     app.add_handler(TypeHandler(Update, adapter.on_update))
     app.add_error_handler(on_error)
     return app
+
+
+async def serve(
+    app: Application[Any, Any, Any, Any, Any, Any], engine: Engine, stop: asyncio.Event
+) -> None:
+    """Long-poll until stop is set, then finish the updates in flight and shut down."""
+    async with app:
+        await register_commands(app, engine)
+        await app.start()
+        assert app.updater is not None
+        await app.updater.start_polling(allowed_updates=["message", "callback_query"])
+        logger.info("bot started, polling for updates")
+        await stop.wait()
+        logger.info("stopping")
+        await app.updater.stop()
+        await app.stop()

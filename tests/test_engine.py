@@ -178,8 +178,17 @@ def test_lang_and_device_are_remembered(engine: Engine) -> None:
 
 @pytest.mark.parametrize(
     "data",
-    ["", "garbage", "n|nope|i|check_internet", "n|verification_failed|z|check_internet",
-     "n|verification_failed|w|toggle_airplane_mode", "l|fr", "x|extra", "n" * 65, "s|a|b|c|d"],
+    [
+        "",
+        "garbage",
+        "n|nope|i|check_internet",
+        "n|verification_failed|z|check_internet",
+        "n|verification_failed|w|toggle_airplane_mode",
+        "l|fr",
+        "x|extra",
+        "n" * 65,
+        "s|a|b|c|d",
+    ],
 )
 def test_forged_or_stale_taps_get_a_polite_answer(engine: Engine, data: str) -> None:
     state = UserState(12, device=Device.IPHONE)
@@ -241,7 +250,9 @@ def test_every_fix_renders_within_telegram_limits(engine: Engine) -> None:
             for row in reply.buttons:
                 for b in row:
                     assert b.data is None or len(b.data.encode()) <= 64
-            r = engine.handle(r.state, Tap(button(reply, "Next" if ctx is EN else "次の方法"), 1), ctx)
+            r = engine.handle(
+                r.state, Tap(button(reply, "Next" if ctx is EN else "次の方法"), 1), ctx
+            )
             reply = r.replies[0]
 
 
