@@ -96,6 +96,16 @@ class Reply:
     anchor: bool = False  # this message carries the walk's buttons
 
 
+class Effect:
+    """Base of the side effects an adapter carries out after it has saved the state.
+
+    Subclasses are frozen dataclasses (e.g. subscribe to a status feed, hand over to a person);
+    each adapter registers what it does for each kind it supports and ignores the others.
+    """
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
     """What the engine decided: the state to persist, the history lines, what to show."""
@@ -105,6 +115,7 @@ class Result:
     records: tuple[OutcomeRecord, ...] = ()
     toast: str | None = None  # the short notice that answers a button press
     alert: bool = False
+    effects: tuple[Effect, ...] = ()
 
 
 # --------------------------------------------------------------------------- the engine
@@ -432,41 +443,41 @@ class Engine:
     # ----------------------------------------------------------------- commands
 
     def _on_command(self, state: UserState, cmd: Command, ctx: Context) -> Result:
-        name = cmd.name.lower()
+        handler = _COMMAND_HANDLERS.get(cmd.name.lower())
+        if handler is None:
+            return self._say(state, ctx, "unknown_command", command=cmd.name[:32])
+        return handler(self, state, cmd.arg.strip(), ctx)
+
+    def _cmd_start(self, state: UserState, arg: str, ctx: Context) -> Result:
+        if arg in self.knowledge.entries:  # deep link: t.me/<bot>?start=<entry_id>
+            return self._open_entry(state, arg, ctx, edit=False)
+        return self._say(state, ctx, "welcome")
+
+    def _cmd_help(self, state: UserState, arg: str, ctx: Context) -> Result:
+        return self._say(state, ctx, "help")
+
+    def _cmd_reset(self, state: UserState, arg: str, ctx: Context) -> Result:
+        return self._restart(state, ctx, edit=False)
+
+    def _cmd_lang(self, state: UserState, arg: str, ctx: Context) -> Result:
+        arg = arg.lower()
+        if arg in ("ja", "en"):
+            return Result(state.with_(lang=arg), (Reply(self.locales.t(arg, "lang.set")),))
+        rows: Keyboard = (
+            (
+                Button("日本語", Callback(Action.LANG, lang="ja").encode()),
+                Button("English", Callback(Action.LANG, lang="en").encode()),
+            ),
+        )
+        return Result(state, (Reply(self.locales.t(self.lang(state, ctx), "lang.ask"), rows),))
+
+    def _cmd_device(self, state: UserState, arg: str, ctx: Context) -> Result:
         lang = self.lang(state, ctx)
-        if name == "start":
-            arg = cmd.arg.strip()
-            if arg in self.knowledge.entries:
-                return self._open_entry(state, arg, ctx, edit=False)
-            return self._say(state, ctx, "welcome")
-        if name == "help":
-            return self._say(state, ctx, "help")
-        if name == "reset":
-            return self._restart(state, ctx, edit=False)
-        if name == "lang":
-            arg = cmd.arg.strip().lower()
-            if arg in ("ja", "en"):
-                return Result(state.with_(lang=arg), (Reply(self.locales.t(arg, "lang.set")),))
-            rows: Keyboard = (
-                (
-                    Button("日本語", Callback(Action.LANG, lang="ja").encode()),
-                    Button("English", Callback(Action.LANG, lang="en").encode()),
-                ),
-            )
-            return Result(state, (Reply(self.locales.t(lang, "lang.ask"), rows),))
-        if name == "device":
-            current = (
-                self.locales.t(lang, f"device.{state.device.value}")
-                if state.device
-                else self.locales.t(lang, "device.unknown")
-            )
-            device_rows = self._device_buttons(
-                lang, lambda d: Callback(Action.SET_DEVICE, device=d)
-            )
-            return Result(
-                state, (Reply(self.locales.t(lang, "device.ask", device=current), device_rows),)
-            )
-        return self._say(state, ctx, "unknown_command", command=cmd.name[:32])
+        current = self.locales.t(
+            lang, f"device.{state.device.value}" if state.device else "device.unknown"
+        )
+        rows = self._device_buttons(lang, lambda d: Callback(Action.SET_DEVICE, device=d))
+        return Result(state, (Reply(self.locales.t(lang, "device.ask", device=current), rows),))
 
     def _restart(self, state: UserState, ctx: Context, *, edit: bool) -> Result:
         lang = self.lang(state, ctx)
@@ -490,3 +501,16 @@ class Engine:
 
     def _restart_button(self, lang: str) -> Button:
         return Button(self.locales.t(lang, "buttons.restart"), Callback(Action.RESTART).encode())
+
+
+CommandHandler = Callable[[Engine, UserState, str, Context], Result]
+
+# Every command the engine understands; admin-only ones check ctx.is_admin themselves and
+# answer like an unknown command otherwise.
+_COMMAND_HANDLERS: dict[str, CommandHandler] = {
+    "start": Engine._cmd_start,
+    "help": Engine._cmd_help,
+    "reset": Engine._cmd_reset,
+    "lang": Engine._cmd_lang,
+    "device": Engine._cmd_device,
+}

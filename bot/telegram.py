@@ -31,6 +31,7 @@ from bot.engine import (
     Attachment,
     Command,
     Context,
+    Effect,
     Engine,
     Event,
     Keyboard,
@@ -39,6 +40,7 @@ from bot.engine import (
     Tap,
     Text,
 )
+from bot.state import UserState
 from bot.store import Store
 
 logger = logging.getLogger(__name__)
@@ -194,6 +196,21 @@ class TelegramAdapter:
         await self._show(
             context, chat.id, result, query.message.message_id if query and query.message else None
         )
+        for effect in result.effects:
+            await self._apply(effect, update, context, result.state)
+
+    async def _apply(
+        self, effect: Effect, update: Update, context: ContextTypes.DEFAULT_TYPE, state: UserState
+    ) -> None:
+        """Carry out one side effect the engine asked for (see EFFECT_HANDLERS)."""
+        handler = EFFECT_HANDLERS.get(type(effect))
+        if handler is None:
+            logger.error("no handler for effect %s", type(effect).__name__)
+            return
+        try:
+            await handler(self, effect, update, context, state)
+        except TelegramError as exc:
+            logger.warning("effect %s failed: %s", type(effect).__name__, exc)
 
     async def _answer(self, answer: Callable[..., Awaitable[bool]], result: Result) -> None:
         try:
@@ -253,6 +270,13 @@ class TelegramAdapter:
         except RetryAfter:
             logger.warning("flood limit persisted; a reply to chat %s was dropped", chat_id)
         return None
+
+
+EffectHandler = Callable[
+    [TelegramAdapter, Any, Update, ContextTypes.DEFAULT_TYPE, UserState], Awaitable[None]
+]
+# What the Telegram channel does for each kind of engine effect; features register theirs here.
+EFFECT_HANDLERS: dict[type[Effect], EffectHandler] = {}
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
