@@ -13,6 +13,7 @@ from rapidfuzz.distance import LCSseq
 
 from bot.knowledge import LANGS, Device, Knowledge
 from bot.normalize import Normalizer, default_normalizer
+from bot.prefilter import BigramIndex
 
 # How the three decision numbers were chosen, on tests/data/queries.yaml (169 positives, 76
 # negatives; `python -m tests.test_matcher` prints every score): the lowest score of a positive
@@ -71,6 +72,13 @@ MIN_QUERY_LEN = 8
 # cdist starts threads only when a batch has this many rows; for one short query they cost more
 # than they save.
 PARALLEL_MIN_ROWS = 256
+# Above this many entries (a knowledge base some twenty times ours), a text is scored only
+# against the PREFILTER_ENTRIES entries whose patterns share the most character pairs with it
+# (bot/prefilter.py): scoring every pattern costs about a microsecond per pattern and scorer.
+# The chosen entries are scored exactly as without it; the others score 0. Below this size
+# nothing changes.
+PREFILTER_MIN_ENTRIES = 256
+PREFILTER_ENTRIES = 128
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -127,6 +135,11 @@ class Matcher:
         longest = int(self._patterns.lengths.max())
         self._window = max(2 * longest, MIN_WINDOW)
         self._stride = self._window - longest
+        self._prefilter = (
+            BigramIndex(patterns, self._entry_starts)
+            if len(groups) > PREFILTER_MIN_ENTRIES
+            else None
+        )
 
     @classmethod
     def build(cls, knowledge: Knowledge) -> Matcher:
@@ -157,12 +170,37 @@ class Matcher:
         return self._scores([self.normalize(t) for t in texts])
 
     def _scores(self, normalized: list[str]) -> FloatArray:
+        if self._prefilter is None:
+            return self._scores_against(normalized, self._patterns, self._entry_starts, None)
+        # Each text against its own few entries, so that it scores the same in any batch.
+        scores = np.zeros((len(normalized), len(self.entry_ids)), dtype=np.float32)
+        ends = np.append(self._entry_starts[1:], len(self._patterns.lengths))
+        for row, text in enumerate(normalized):
+            entries = self._prefilter.best_groups(self._windows(text), PREFILTER_ENTRIES)
+            sizes = ends[entries] - self._entry_starts[entries]
+            starts = np.cumsum([0, *sizes[:-1]], dtype=np.intp)
+            # The chosen entries' pattern columns, in order: each run shifted to its entry.
+            shift = np.repeat(self._entry_starts[entries] - starts, sizes)
+            columns = np.arange(sizes.sum()) + shift
+            scores[row, entries] = self._scores_against(
+                [text], self._patterns.subset(columns), starts, entries
+            )[0]
+        return scores
+
+    def _scores_against(
+        self,
+        normalized: list[str],
+        patterns: _Patterns,
+        entry_starts: npt.NDArray[np.intp],
+        entries: npt.NDArray[np.intp] | None,
+    ) -> FloatArray:
+        """Score texts against patterns grouped by entry_starts (entries: which, None: all)."""
         windows: list[str] = []
         owners: list[int] = []
         for text in normalized:
             owners.append(len(windows))
             windows.extend(self._windows(text))
-        index = _Batch(windows, self._patterns)
+        index = _Batch(windows, patterns)
 
         common = index.cdist(LCSseq.similarity)
         # Whole-text similarity: fuzz.ratio (computed from the LCS, which we need anyway) or the
@@ -178,14 +216,15 @@ class Matcher:
         pair = np.maximum(pair, contained)
 
         row_starts = np.array(owners, dtype=np.intp)
-        per_text = _best_of(pair, self._entry_starts, row_starts)
-        near_exact = _best_of(full, self._entry_starts, row_starts) >= NEAR_EXACT
+        per_text = _best_of(pair, entry_starts, row_starts)
+        near_exact = _best_of(full, entry_starts, row_starts) >= NEAR_EXACT
         context = np.array([self._normalize.has_context(t) for t in normalized], dtype=bool)
         per_text = np.where(context[:, None] | near_exact, per_text, per_text - NO_CONTEXT_PENALTY)
 
         text_topics = self._topic_matrix([self._normalize.topics(t) for t in normalized])
         # Per text and entry: how many of the text's topics the entry's patterns never mention.
-        lacking = text_topics.astype(np.int32) @ (~self._entry_topics).T.astype(np.int32)
+        entry_topics = self._entry_topics if entries is None else self._entry_topics[entries]
+        lacking = text_topics.astype(np.int32) @ (~entry_topics).T.astype(np.int32)
         per_text = np.where(lacking > 0, per_text - TOPIC_PENALTY, per_text)
         return np.clip(per_text, 0, 100).astype(np.float32)
 
@@ -207,7 +246,7 @@ class Matcher:
         # text also gets it only on its best few windows (PARTIAL_WINDOWS).
         bound = 200 * common / np.maximum(index.shorter + common, 1) * weight
         promising = np.zeros(len(common), dtype=bool)
-        promising[self._promising_rows(common, owners)] = True
+        promising[self._promising_rows(index, common, owners)] = True
         needed = eligible & (bound > so_far) & (bound >= ALTERNATIVE_FLOOR) & promising[:, None]
         rows = np.flatnonzero(needed.any(axis=1))
         columns = np.flatnonzero(needed[rows].any(axis=0))
@@ -220,16 +259,18 @@ class Matcher:
         # token_set_ratio is partial_ratio's word-level cousin (all of a text's words among a
         # pattern's); it only means something when both sides have several words.
         rows = np.flatnonzero(eligible.any(axis=1) & index.text_has_space)
-        columns = np.flatnonzero(self._patterns.has_space)
+        columns = np.flatnonzero(index.has_space)
         if rows.size and columns.size:
             words = index.cdist(fuzz.token_set_ratio, rows, columns)
             block = np.ix_(rows, columns)
             contained[block] = np.maximum(contained[block], words)
         return np.where(eligible, contained * weight, 0)
 
-    def _promising_rows(self, common: FloatArray, owners: list[int]) -> npt.NDArray[np.intp]:
+    def _promising_rows(
+        self, index: _Batch, common: FloatArray, owners: list[int]
+    ) -> npt.NDArray[np.intp]:
         """Pick every window of a short text and the best few windows of a long one."""
-        coverage = (common / self._patterns.lengths[None, :]).max(axis=1)
+        coverage = (common / index.pattern_len).max(axis=1)
         rows: list[npt.NDArray[np.intp]] = []
         for start, end in itertools.pairwise([*owners, len(common)]):
             best = np.argsort(-coverage[start:end], kind="stable")[:PARTIAL_WINDOWS]
@@ -252,11 +293,18 @@ class Matcher:
         runner_up = float(row[order[1]]) if len(order) > 1 else 0.0
         sure = length >= MIN_QUERY_LEN and best >= THRESHOLD and best - runner_up >= MARGIN
         entry = self.entry_ids[order[0]] if sure else None
+        # order is best first: stop at the floor or once there are enough, not at the last entry.
+        above_floor = itertools.takewhile(lambda i: row[i] >= ALTERNATIVE_FLOOR, order)
         alternatives = tuple(
-            Alternative(self.entry_ids[i], round(float(row[i]), 1))
-            for i in order
-            if self.entry_ids[i] != entry and row[i] >= ALTERNATIVE_FLOOR
-        )[:MAX_ALTERNATIVES]
+            itertools.islice(
+                (
+                    Alternative(self.entry_ids[i], round(float(row[i]), 1))
+                    for i in above_floor
+                    if self.entry_ids[i] != entry
+                ),
+                MAX_ALTERNATIVES,
+            )
+        )
         return MatchResult(text, entry, round(best, 1), alternatives)
 
 
@@ -267,6 +315,10 @@ class _Patterns:
     texts: npt.NDArray[np.object_]
     lengths: FloatArray
     has_space: npt.NDArray[np.bool_]
+
+    def subset(self, columns: npt.NDArray[np.intp]) -> _Patterns:
+        """Return these patterns only (still grouped by entry when columns are sorted)."""
+        return _Patterns(self.texts[columns], self.lengths[columns], self.has_space[columns])
 
 
 class _Batch:
@@ -280,6 +332,7 @@ class _Batch:
         self.shorter = np.minimum(self.text_len, self.pattern_len)
         self.longer = np.maximum(np.maximum(self.text_len, self.pattern_len), 1)
         self.text_has_space = np.array([" " in w for w in windows], dtype=bool)
+        self.has_space = patterns.has_space
         self.workers = -1 if len(windows) >= PARALLEL_MIN_ROWS else 1
 
     def cdist(
