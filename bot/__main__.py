@@ -1,4 +1,4 @@
-"""Command line: `python -m bot check | match | run | chat`."""
+"""Command line: `python -m bot check | match | run | chat | stats | unmatched`."""
 
 from __future__ import annotations
 
@@ -9,12 +9,19 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import PROJECT_ROOT, Settings
 from bot.errors import ConfigError, KnowledgeError
-from bot.knowledge import Device
+from bot.knowledge import Device, Knowledge
+
+if TYPE_CHECKING:
+    from bot.learning import LearnedOrder
+    from bot.state import OutcomeRecord
+    from bot.unmatched import UnmatchedQuery
 
 logger = logging.getLogger("bot")
 
@@ -35,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     match.add_argument("text", nargs="?", help="the text to recognise; omit to read stdin")
     match.add_argument("--device", choices=[d.value for d in Device], default=Device.IPHONE.value)
     match.add_argument("--json", action="store_true", help="print JSON (JSON Lines for stdin)")
+    match.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        help="learn the fix order from this database if it exists (default: $BOT_DB_PATH)",
+    )
     sub.add_parser("run", help="run the Telegram bot (long polling)")
     chat = sub.add_parser("chat", help="talk to the bot in this terminal, no token needed")
     chat.add_argument(
@@ -43,6 +56,26 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument(
         "--db", type=Path, default=None, help="keep the conversation in this SQLite file"
     )
+    stats = sub.add_parser("stats", help="outcomes per entry and fix (the same as /stats)")
+    stats.add_argument("--db", type=Path, default=None, help="database (default: $BOT_DB_PATH)")
+    stats.add_argument(
+        "--days",
+        type=int,
+        action="append",
+        default=None,
+        help="a period in days; repeat for several (default: 7 and 30)",
+    )
+    stats.add_argument(
+        "--lang", choices=["ja", "en"], default=None, help="language (default: from $LANG)"
+    )
+    stats.add_argument("--chart", type=Path, default=None, help="also write the chart (PNG) here")
+    unmatched = sub.add_parser(
+        "unmatched", help="the most frequent questions that matched nothing, and what was chosen"
+    )
+    unmatched.add_argument("--db", type=Path, default=None, help="database (default: $BOT_DB_PATH)")
+    unmatched.add_argument("--days", type=int, default=None, help="only the last N days")
+    unmatched.add_argument("--limit", type=int, default=30, help="how many (default: 30)")
+    unmatched.add_argument("--json", action="store_true", help="print JSON Lines")
     return parser
 
 
@@ -74,6 +107,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_match(args: argparse.Namespace) -> int:
     """Recognise one text, or every stdin line, and print the results."""
+    from bot.learning import path_for
     from bot.matcher import Matcher
     from bot.runtime import load_content
 
@@ -85,9 +119,14 @@ def cmd_match(args: argparse.Namespace) -> int:
     knowledge = content.knowledge
     matcher = Matcher(knowledge, content.normalizer)
     device = Device(args.device)
+    try:
+        learned = _learned(args.db, knowledge)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     queries = [args.text] if args.text is not None else [line.rstrip("\r\n") for line in sys.stdin]
     for result in matcher.match_many(queries):
-        fixes = list(knowledge.path_for(result.entry, device)) if result.entry else []
+        fixes = list(path_for(knowledge, learned, result.entry, device)) if result.entry else []
         alternatives = [{"entry": a.entry, "score": round(a.score, 1)} for a in result.alternatives]
         if args.json:
             print(
@@ -110,6 +149,108 @@ def cmd_match(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------- outcomes, learning, unmatched
+
+
+def _db_path(given: Path | None) -> Path:
+    """Return --db, else BOT_DB_PATH (raises ConfigError for a bad environment)."""
+    return given if given is not None else Settings.from_env(need_token=False).db_path
+
+
+def _learned(db: Path | None, knowledge: Knowledge) -> LearnedOrder:
+    """Return the fix order learned from the database, if there is one and learning is on."""
+    from bot.learning import WINDOW_DAYS, learned_orders
+    from bot.stats import DAY
+    from bot.store import SqliteStore
+
+    if not Settings.from_env(need_token=False).learning:
+        return {}
+    path = _db_path(db)
+    if not path.exists():
+        return {}
+
+    async def load() -> LearnedOrder:
+        async with await SqliteStore.open(path) as store:
+            records = await store.outcomes_since(time.time() - WINDOW_DAYS * DAY)
+        return learned_orders(records, knowledge)
+
+    return asyncio.run(load())
+
+
+def _open_existing(db: Path | None) -> Path | None:
+    try:
+        path = _db_path(db)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    if not path.exists():
+        print(f"error: no database at {path} (set BOT_DB_PATH or pass --db)", file=sys.stderr)
+        return None
+    return path
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Print the outcome report of /stats; optionally write its chart."""
+    from bot.chat import to_plain
+    from bot.runtime import load_content
+    from bot.stats import DAY, DEFAULT_WINDOWS, build_report, fixes_in_order, render_report
+    from bot.store import SqliteStore
+
+    path = _open_existing(args.db)
+    if path is None:
+        return 1
+    windows = tuple(args.days or DEFAULT_WINDOWS)
+    if any(days < 1 for days in windows):
+        print("error: --days must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        content = load_content(*_dirs(args))
+    except KnowledgeError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    lang = args.lang or ("ja" if os.environ.get("LANG", "").startswith("ja") else "en")
+    now = time.time()
+
+    async def load() -> list[OutcomeRecord]:
+        async with await SqliteStore.open(path) as store:
+            return await store.outcomes_since(now - max(windows) * DAY)
+
+    report = build_report(asyncio.run(load()), now, windows)
+    texts = render_report(report, content.knowledge, content.locales, lang)
+    print("\n\n".join(to_plain(text) for text in texts))
+    if args.chart is not None:
+        from bot.chart import solve_rate_png
+
+        widest = max(report.windows, key=lambda w: w.days)
+        stage_of = {fix_id: fix.stage for fix_id, fix in content.knowledge.fixes.items()}
+        fixes = fixes_in_order(widest.fixes, content.knowledge)
+        args.chart.write_bytes(solve_rate_png(fixes, stage_of))
+    return 0
+
+
+def cmd_unmatched(args: argparse.Namespace) -> int:
+    """List the most frequent questions that matched nothing, and what people chose."""
+    from bot.stats import DAY
+    from bot.store import SqliteStore
+    from bot.unmatched import format_line, most_frequent
+
+    path = _open_existing(args.db)
+    if path is None:
+        return 1
+    since = time.time() - args.days * DAY if args.days else 0.0
+
+    async def load() -> list[UnmatchedQuery]:
+        async with await SqliteStore.open(path) as store:
+            return await store.unmatched_since(since)
+
+    for item in most_frequent(asyncio.run(load()), max(args.limit, 0)):
+        if args.json:
+            print(json.dumps(item.as_json(), ensure_ascii=False))
+        else:
+            print(format_line(item))
+    return 0
+
+
 async def _run(settings: Settings, knowledge_dir: Path, locales_dir: Path) -> int:
     from bot.runtime import build_engine
     from bot.store import SqliteStore
@@ -124,6 +265,7 @@ async def _run(settings: Settings, knowledge_dir: Path, locales_dir: Path) -> in
         engine,
         store,
         settings.admin_ids,
+        learning=settings.learning,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -206,9 +348,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         # No sub-command: run the bot when there is a token, else talk in the terminal.
         chosen = "run" if os.environ.get("TELEGRAM_BOT_TOKEN") else "chat"
         args = _parser().parse_args([*(argv or []), chosen])
-    command = {"check": cmd_check, "match": cmd_match, "run": cmd_run, "chat": cmd_chat}[
-        args.command
-    ]
+    command = {
+        "check": cmd_check,
+        "match": cmd_match,
+        "run": cmd_run,
+        "chat": cmd_chat,
+        "stats": cmd_stats,
+        "unmatched": cmd_unmatched,
+    }[args.command]
     return command(args)
 
 

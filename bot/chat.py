@@ -9,7 +9,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from bot.engine import Attachment, Command, Context, Engine, Event, Reply, Tap, Text
+from bot.engine import (
+    Attachment,
+    Command,
+    Context,
+    Engine,
+    Event,
+    RecordUnmatched,
+    Reply,
+    Tap,
+    Text,
+)
 from bot.store import Store
 
 _TAG = re.compile(r"<[^>]+>")
@@ -53,6 +63,9 @@ class TerminalChat:
         state = await self.store.load(self.user_id)
         result = self.engine.handle(state, event, Context(self.clock(), self.language_code))
         await self.store.save(result.state, result.records)
+        for effect in result.effects:
+            if isinstance(effect, RecordUnmatched):  # `bot unmatched` sees terminal chats too
+                await self.store.record_unmatched(effect.query)
         if result.toast:
             self.out.write(f"  ({to_plain(result.toast)})\n")
         for reply in result.replies:

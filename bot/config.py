@@ -32,6 +32,7 @@ class Settings:
     log_level: str = "INFO"
     knowledge_dir: Path = PROJECT_ROOT / "knowledge"
     locales_dir: Path = PROJECT_ROOT / "locales"
+    learning: bool = True  # BOT_LEARNING: order fixes within a stage by observed solve rate
 
     @classmethod
     def from_env(
@@ -67,6 +68,7 @@ class Settings:
         if level not in _LOG_LEVELS:
             raise ConfigError(f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)} (got {level!r})")
         db_path = Path(env.get("BOT_DB_PATH", "").strip() or DEFAULT_DB_PATH)
+        learning = _switch(env, "BOT_LEARNING", default=True)
         return cls(
             token=token,
             api_base_url=base_url,
@@ -76,7 +78,24 @@ class Settings:
             log_level=level,
             knowledge_dir=Path(env.get("BOT_KNOWLEDGE_DIR", "") or PROJECT_ROOT / "knowledge"),
             locales_dir=Path(env.get("BOT_LOCALES_DIR", "") or PROJECT_ROOT / "locales"),
+            learning=learning,
         )
+
+
+_ON = ("on", "true", "yes", "1")
+_OFF = ("off", "false", "no", "0")
+
+
+def _switch(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    """Read an on/off variable (also true/false, yes/no, 1/0); empty means the default."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _ON:
+        return True
+    if raw in _OFF:
+        return False
+    raise ConfigError(f"{name} must be on or off (got {env.get(name)!r})")
 
 
 def _file_url_for(base_url: str) -> str:

@@ -13,9 +13,13 @@ from dataclasses import dataclass, field, replace
 from bot.callbacks import Action, Callback, decode
 from bot.i18n import Html, Locales, pick_lang
 from bot.knowledge import Device, Entry, EntryKind, Knowledge
+from bot.learning import LearnedOrder
+from bot.learning import path_for as learned_path_for
 from bot.matcher import Matcher
 from bot.render import entry_header, faq_text, fix_text, quote, topic_text
 from bot.state import Outcome, OutcomeRecord, UserState, Walk
+from bot.stats import DEFAULT_WINDOWS
+from bot.unmatched import NONE_OF_THESE, UnmatchedKind, UnmatchedQuery, normalize_question
 
 COMMANDS: tuple[str, ...] = ("start", "help", "reset", "lang", "device")
 COMMON_ERRORS: tuple[str, ...] = (
@@ -118,6 +122,27 @@ class Result:
     effects: tuple[Effect, ...] = ()
 
 
+# ------------------------------------------------- effects of outcomes and unmatched questions
+
+UNMATCHED = "unmatched"  # UserState.extra key: the last question that matched nothing
+MAX_STATS_DAYS = 3650
+
+
+@dataclass(frozen=True, slots=True)
+class ShowStats(Effect):
+    """An admin asked for /stats: send the outcome report for these periods (days) and a chart."""
+
+    lang: str
+    windows: tuple[int, ...] = DEFAULT_WINDOWS
+
+
+@dataclass(frozen=True, slots=True)
+class RecordUnmatched(Effect):
+    """Keep a question that matched nothing, or the choice made after it."""
+
+    query: UnmatchedQuery
+
+
 # --------------------------------------------------------------------------- the engine
 
 
@@ -129,6 +154,9 @@ class Engine:
     matcher: Matcher
     locales: Locales
     detect_device: Callable[[str], Device | None] = field(default=lambda _text: None)
+    # Fix order learned from outcomes (bot/learning.py), refreshed by the adapter; a walk in
+    # progress keeps the path it started with.
+    learned: LearnedOrder = field(default_factory=dict)
 
     # ----------------------------------------------------------------- entry point
 
@@ -182,8 +210,11 @@ class Engine:
                 )
             )
             text_html = self.locales.t(lang, "did_you_mean", query=quote(text))
-            return Result(state.with_(pending_entry=None), (Reply(text_html, tuple(rows)),))
-        return self._no_match(state, ctx, query=text)
+            asked = Result(state.with_(pending_entry=None), (Reply(text_html, tuple(rows)),))
+            return self._keep_unmatched(asked, text, UnmatchedKind.DID_YOU_MEAN, ctx)
+        return self._keep_unmatched(
+            self._no_match(state, ctx, query=text), text, UnmatchedKind.NO_MATCH, ctx
+        )
 
     def _no_match(
         self, state: UserState, ctx: Context, *, query: str | None, edit: bool = False
@@ -245,7 +276,7 @@ class Engine:
         message_id: int | None = None,
     ) -> Result:
         lang = self.lang(state, ctx)
-        path = self.knowledge.path_for(entry.id, device)
+        path = self.path_for(entry.id, device)
         records = list(self._abandon(state, ctx))
         if not path:  # a knowledge base that validates always has a path, but never crash
             return Result(
@@ -324,11 +355,11 @@ class Engine:
                 state, entry, cb.device, ctx, edit=True, message_id=tap.message_id
             )
         if cb.action is Action.ENTRY and cb.entry:
-            return self._open_entry(state, cb.entry, ctx, edit=True)
+            return self._chose(self._open_entry(state, cb.entry, ctx, edit=True), cb.entry)
         if cb.action is Action.WALK and cb.entry:
             return self._start_or_ask(state, self.knowledge.entries[cb.entry], ctx, edit=False)
         if cb.action is Action.NONE:
-            return self._no_match(state, ctx, query=None, edit=True)
+            return self._chose(self._no_match(state, ctx, query=None, edit=True), NONE_OF_THESE)
         if cb.action is Action.RESTART:
             return self._restart(state, ctx, edit=False)
         if cb.action is Action.LANG and cb.lang:
@@ -363,7 +394,7 @@ class Engine:
         else:
             # A button on an older message: resume that walk from the fix it shows.
             records += self._abandon(state, ctx)
-            path = self.knowledge.path_for(cb.entry, cb.device)
+            path = self.path_for(cb.entry, cb.device)
             walk = Walk(cb.entry, cb.device, path, path.index(cb.fix), message_id, ctx.now)
         fix = cb.fix
         if cb.action is Action.SOLVED:
@@ -502,6 +533,53 @@ class Engine:
     def _restart_button(self, lang: str) -> Button:
         return Button(self.locales.t(lang, "buttons.restart"), Callback(Action.RESTART).encode())
 
+    # ----------------------------------------------------------------- outcomes, learning
+
+    def path_for(self, entry_id: str, device: Device) -> tuple[str, ...]:
+        """Return the fixes a new walk goes through: learned order within stages, or authored."""
+        return learned_path_for(self.knowledge, self.learned, entry_id, device)
+
+    def _cmd_stats(self, state: UserState, arg: str, ctx: Context) -> Result:
+        if not ctx.is_admin:  # the command does not exist for anyone else
+            return self._say(state, ctx, "unknown_command", command="stats")
+        windows = DEFAULT_WINDOWS
+        if arg.isdigit() and 1 <= int(arg) <= MAX_STATS_DAYS:
+            windows = (int(arg),)
+        return Result(state, effects=(ShowStats(self.lang(state, ctx), windows),))
+
+    # ----------------------------------------------------------------- unmatched questions
+
+    def _keep_unmatched(
+        self, result: Result, text: str, kind: UnmatchedKind, ctx: Context
+    ) -> Result:
+        """Remember a question that matched nothing, so that the choice after it joins it."""
+        query = UnmatchedQuery(result.state.user_id, normalize_question(text), kind, None, ctx.now)
+        pending = {"text": query.text, "kind": kind.value, "at": ctx.now}
+        state = result.state.with_(extra={**result.state.extra, UNMATCHED: pending})
+        return replace(result, state=state, effects=(*result.effects, RecordUnmatched(query)))
+
+    def _chose(self, result: Result, choice: str) -> Result:
+        """Record what the user picked after a question that matched nothing."""
+        pending = result.state.extra.get(UNMATCHED)
+        if not isinstance(pending, dict):
+            return result
+        try:
+            query: UnmatchedQuery | None = UnmatchedQuery(
+                result.state.user_id,
+                str(pending["text"]),
+                UnmatchedKind(pending["kind"]),
+                choice,
+                float(pending["at"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            query = None
+        extra = dict(result.state.extra)
+        if choice != NONE_OF_THESE or query is None:
+            # After "None of these" come the common errors: a pick there is the final choice.
+            del extra[UNMATCHED]
+        effects = result.effects if query is None else (*result.effects, RecordUnmatched(query))
+        return replace(result, state=result.state.with_(extra=extra), effects=effects)
+
 
 CommandHandler = Callable[[Engine, UserState, str, Context], Result]
 
@@ -513,4 +591,5 @@ _COMMAND_HANDLERS: dict[str, CommandHandler] = {
     "reset": Engine._cmd_reset,
     "lang": Engine._cmd_lang,
     "device": Engine._cmd_device,
+    "stats": Engine._cmd_stats,
 }

@@ -18,6 +18,7 @@ import aiosqlite
 from bot.errors import BotError
 from bot.knowledge import Device
 from bot.state import Outcome, OutcomeRecord, UserState
+from bot.unmatched import UnmatchedKind, UnmatchedQuery
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,20 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX history_user_id ON history (user_id)",
         "CREATE INDEX history_at ON history (at)",
     ),
+    # 3: questions that matched nothing and what the user picked next (bot/unmatched.py);
+    # (user_id, at) identifies a question when its choice arrives.
+    (
+        """CREATE TABLE unmatched (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+            text TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            choice TEXT,
+            at REAL NOT NULL,
+            UNIQUE (user_id, at)
+        )""",
+        "CREATE INDEX unmatched_at ON unmatched (at)",
+    ),
 )
 
 BUSY_TIMEOUT_MS = 5000
@@ -79,6 +94,17 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def outcomes_since(self, since: float) -> list[OutcomeRecord]:
         """Return every user's history lines at or after `since`, oldest first."""
+
+    @abc.abstractmethod
+    async def record_unmatched(self, query: UnmatchedQuery) -> None:
+        """Keep a question that matched nothing; the same user and time again sets its choice.
+
+        The user's state must have been saved first (the question belongs to the user).
+        """
+
+    @abc.abstractmethod
+    async def unmatched_since(self, since: float) -> list[UnmatchedQuery]:
+        """Return every kept question asked at or after `since`, oldest first."""
 
     @abc.abstractmethod
     async def forget(self, user_id: int) -> None:
@@ -258,16 +284,36 @@ class SqliteStore(Store):
         )
         return _records(rows)
 
+    async def record_unmatched(self, query: UnmatchedQuery) -> None:
+        """Keep a question that matched nothing; the same user and time again sets its choice."""
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO unmatched (user_id, text, kind, choice, at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (user_id, at) DO UPDATE SET choice = excluded.choice",
+                (query.user_id, query.text, query.kind.value, query.choice, query.at),
+            )
+
+    async def unmatched_since(self, since: float) -> list[UnmatchedQuery]:
+        """Return every kept question asked at or after `since`, oldest first."""
+        rows = await self._rows(
+            "SELECT user_id, text, kind, choice, at FROM unmatched WHERE at >= ? ORDER BY at, id",
+            (since,),
+        )
+        return _queries(rows)
+
     async def forget(self, user_id: int) -> None:
         """Delete everything stored about the user."""
         async with self._transaction() as db:
             await db.execute("DELETE FROM history WHERE user_id = ?", (user_id,))
+            await db.execute("DELETE FROM unmatched WHERE user_id = ?", (user_id,))
             await db.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
 
     async def prune(self, older_than: float) -> int:
         """Delete history lines before `older_than`; return how many were deleted."""
         async with self._transaction() as db:
             cursor = await db.execute("DELETE FROM history WHERE at < ?", (older_than,))
+            # Kept questions are the users' own words: they go with the history (not counted).
+            await db.execute("DELETE FROM unmatched WHERE at < ?", (older_than,))
             return cursor.rowcount
 
     async def user_count(self) -> int:
@@ -292,12 +338,23 @@ def _records(rows: Iterable[sqlite3.Row | tuple[Any, ...]]) -> list[OutcomeRecor
     return records
 
 
+def _queries(rows: Iterable[sqlite3.Row | tuple[Any, ...]]) -> list[UnmatchedQuery]:
+    queries = []
+    for user_id, text, kind, choice, at in rows:
+        try:
+            queries.append(UnmatchedQuery(user_id, text, UnmatchedKind(kind), choice, at))
+        except ValueError:
+            logger.warning("user %s: skipping unmatched question of kind %s", user_id, kind)
+    return queries
+
+
 class MemoryStore(Store):
     """A Store in a dict, gone with the process; rows round-trip like SqliteStore's."""
 
     def __init__(self) -> None:
         self._users: dict[int, tuple[str | None, str | None, str]] = {}
         self._history: list[tuple[int, str, str, str | None, str, float]] = []
+        self._unmatched: dict[tuple[int, float], tuple[int, str, str, str | None, float]] = {}
 
     async def load(self, user_id: int) -> UserState:
         """Return the user's state, or a fresh one for an unknown user."""
@@ -327,16 +384,31 @@ class MemoryStore(Store):
             sorted((h for h in self._history if h[5] >= since), key=lambda line: line[5])
         )
 
+    async def record_unmatched(self, query: UnmatchedQuery) -> None:
+        """Keep a question that matched nothing; the same user and time again sets its choice."""
+        key = (query.user_id, query.at)
+        old = self._unmatched.get(key)
+        text, kind = (old[1], old[2]) if old else (query.text, query.kind.value)
+        self._unmatched[key] = (query.user_id, text, kind, query.choice, query.at)
+
+    async def unmatched_since(self, since: float) -> list[UnmatchedQuery]:
+        """Return every kept question asked at or after `since`, oldest first."""
+        rows = sorted((q for q in self._unmatched.values() if q[4] >= since), key=lambda q: q[4])
+        return _queries(rows)
+
     async def forget(self, user_id: int) -> None:
         """Delete everything stored about the user."""
         self._users.pop(user_id, None)
         self._history = [h for h in self._history if h[0] != user_id]
+        self._unmatched = {k: q for k, q in self._unmatched.items() if k[0] != user_id}
 
     async def prune(self, older_than: float) -> int:
         """Delete history lines before `older_than`; return how many were deleted."""
         kept = [h for h in self._history if h[5] >= older_than]
         deleted = len(self._history) - len(kept)
         self._history = kept
+        # Kept questions are the users' own words: they go with the history (not counted).
+        self._unmatched = {k: q for k, q in self._unmatched.items() if q[4] >= older_than}
         return deleted
 
     async def user_count(self) -> int:

@@ -12,13 +12,14 @@ import logging
 import time
 import warnings
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from telegram import (
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     LinkPreviewOptions,
     Message,
     Update,
@@ -35,12 +36,16 @@ from bot.engine import (
     Engine,
     Event,
     Keyboard,
+    RecordUnmatched,
     Reply,
     Result,
+    ShowStats,
     Tap,
     Text,
 )
+from bot.learning import WINDOW_DAYS, learned_orders
 from bot.state import UserState
+from bot.stats import DAY, build_report, fixes_in_order, render_report
 from bot.store import Store
 
 logger = logging.getLogger(__name__)
@@ -48,6 +53,8 @@ T = TypeVar("T")
 
 MAX_RETRIES = 3  # attempts after a 429 before a reply is given up (and logged)
 MAX_RETRY_WAIT = 60.0  # seconds: a longer flood wait is not waited out inside one update
+LEARN_EVERY = 50  # new history lines before the learned fix order is recomputed…
+LEARN_INTERVAL = 60.0  # …at most once per this many seconds
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
@@ -176,6 +183,11 @@ class TelegramAdapter:
     engine: Engine
     store: Store
     admin_ids: frozenset[int] = frozenset()
+    learning: bool = False  # order fixes by their observed solve rate (bot/learning.py)
+    _learned_for: Engine | None = None  # the engine that holds the current learned order
+    _learned_at: float = 0.0
+    _new_outcomes: int = 0
+    _learning_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Handle one update end to end."""
@@ -188,6 +200,8 @@ class TelegramAdapter:
         ctx = Context(
             now=time.time(), language_code=user.language_code, is_admin=user.id in self.admin_ids
         )
+        if self.learning and self._learned_for is not self.engine:  # first update, or reloaded
+            await self.refresh_learning()
         result = self.engine.handle(state, event, ctx)
         await self.store.save(result.state, result.records)  # committed before we answer
         query = update.callback_query
@@ -198,6 +212,13 @@ class TelegramAdapter:
         )
         for effect in result.effects:
             await self._apply(effect, update, context, result.state)
+        self._new_outcomes += len(result.records)
+        if (
+            self.learning
+            and self._new_outcomes >= LEARN_EVERY
+            and time.time() - self._learned_at >= LEARN_INTERVAL
+        ):
+            await self.refresh_learning()
 
     async def _apply(
         self, effect: Effect, update: Update, context: ContextTypes.DEFAULT_TYPE, state: UserState
@@ -211,6 +232,27 @@ class TelegramAdapter:
             await handler(self, effect, update, context, state)
         except TelegramError as exc:
             logger.warning("effect %s failed: %s", type(effect).__name__, exc)
+
+    async def refresh_learning(self) -> None:
+        """Recompute the learned fix order from recent history and give it to the engine."""
+        async with self._learning_lock:
+            if self._learned_for is self.engine and self._new_outcomes == 0:
+                return  # another update refreshed it while this one waited
+            engine = self.engine
+            self._learned_for = engine
+            self._learned_at = time.time()
+            self._new_outcomes = 0
+            try:
+                records = await self.store.outcomes_since(self._learned_at - WINDOW_DAYS * DAY)
+                engine.learned = await asyncio.to_thread(learned_orders, records, engine.knowledge)
+            except Exception:  # a stale order is no reason to fail the update
+                logger.exception("could not learn the fix order; keeping the previous one")
+                return
+            logger.info(
+                "learned the fix order of %d entry/device pairs from %d history lines",
+                len(engine.learned),
+                len(records),
+            )
 
     async def _answer(self, answer: Callable[..., Awaitable[bool]], result: Result) -> None:
         try:
@@ -279,6 +321,64 @@ EffectHandler = Callable[
 EFFECT_HANDLERS: dict[type[Effect], EffectHandler] = {}
 
 
+# ----------------------------------------------------------- outcomes, learning, unmatched
+
+
+async def _show_stats(
+    adapter: TelegramAdapter,
+    effect: ShowStats,
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    state: UserState,
+) -> None:
+    """Send an admin the outcome report (HTML, split to Telegram's limit) and the chart."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    from bot.chart import solve_rate_png  # matplotlib: loaded on the first /stats only
+
+    engine = adapter.engine
+    now = time.time()
+    records = await adapter.store.outcomes_since(now - max(effect.windows) * DAY)
+    report = await asyncio.to_thread(build_report, records, now, effect.windows)
+    for text in render_report(report, engine.knowledge, engine.locales, effect.lang):
+
+        async def send(text: str = text) -> Message:
+            return await context.bot.send_message(
+                chat.id, text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
+            )
+
+        await with_retry(send)
+    widest = max(report.windows, key=lambda w: w.days)
+    fixes = fixes_in_order(widest.fixes, engine.knowledge)
+    stage_of = {fix_id: fix.stage for fix_id, fix in engine.knowledge.fixes.items()}
+    png = await asyncio.to_thread(solve_rate_png, fixes, stage_of)
+    caption = engine.locales.t(effect.lang, "stats.chart_caption", days=widest.days)
+    await with_retry(
+        lambda: context.bot.send_photo(
+            chat.id,
+            InputFile(png, filename="solve-rate.png"),
+            caption=caption,
+            parse_mode=ParseMode.HTML,
+        )
+    )
+
+
+async def _record_unmatched(
+    adapter: TelegramAdapter,
+    effect: RecordUnmatched,
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    state: UserState,
+) -> None:
+    """Keep a question that matched nothing (or the choice after it) for `bot unmatched`."""
+    await adapter.store.record_unmatched(effect.query)
+
+
+EFFECT_HANDLERS[ShowStats] = _show_stats
+EFFECT_HANDLERS[RecordUnmatched] = _record_unmatched
+
+
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log anything unexpected with its traceback; the bot keeps running."""
     if isinstance(context.error, NetworkError) and not isinstance(context.error, BadRequest):
@@ -310,9 +410,10 @@ def build_application(
     engine: Engine,
     store: Store,
     admin_ids: frozenset[int] = frozenset(),
+    learning: bool = True,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """Assemble the python-telegram-bot Application around our adapter."""
-    adapter = TelegramAdapter(engine, store, admin_ids)
+    adapter = TelegramAdapter(engine, store, admin_ids, learning=learning)
 
     app = (
         Application.builder()

@@ -64,3 +64,17 @@ def test_errors_name_the_variable(env: dict[str, str], message: str) -> None:
 
 def test_token_optional_for_terminal_use() -> None:
     assert Settings.from_env({}, need_token=False).token == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("", True), ("on", True), ("ON", True), ("1", True), ("off", False), (" no ", False)],
+)
+def test_learning_switch(value: str, expected: bool) -> None:
+    env = {"BOT_LEARNING": value} if value else {}
+    assert Settings.from_env(env, need_token=False).learning is expected
+
+
+def test_learning_switch_names_itself_when_wrong() -> None:
+    with pytest.raises(ConfigError, match="BOT_LEARNING must be on or off"):
+        Settings.from_env({"BOT_LEARNING": "sometimes"}, need_token=False)

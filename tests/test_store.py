@@ -17,6 +17,7 @@ from bot.errors import BotError
 from bot.knowledge import Device
 from bot.state import Outcome, OutcomeRecord, UserState, Walk
 from bot.store import MIGRATIONS, MemoryStore, SchemaVersionError, SqliteStore, Store
+from bot.unmatched import NONE_OF_THESE, UnmatchedKind, UnmatchedQuery
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -323,3 +324,52 @@ async def test_sqlite_skips_history_lines_it_cannot_read(db_path: Path) -> None:
         )
     async with await SqliteStore.open(db_path) as store:
         assert await store.history(1) == [record(1, 1.0), record(1, 3.0)]
+
+
+# Contract: questions that matched nothing (bot/unmatched.py).
+
+
+def question(user_id: int, at: float, choice: str | None = None) -> UnmatchedQuery:
+    return UnmatchedQuery(user_id, "my toaster is on fire", UnmatchedKind.NO_MATCH, choice, at)
+
+
+async def test_unmatched_questions_round_trip_oldest_first(store: Store) -> None:
+    await store.save(UserState(1))
+    await store.save(UserState(2))
+    later = UnmatchedQuery(2, "写真が消えた", UnmatchedKind.DID_YOU_MEAN, None, 20.0)
+    await store.record_unmatched(later)
+    await store.record_unmatched(question(1, 10.0))
+    assert await store.unmatched_since(0) == [question(1, 10.0), later]
+    assert await store.unmatched_since(15.0) == [later]
+
+
+async def test_unmatched_choice_updates_the_same_question(store: Store) -> None:
+    await store.save(UserState(1))
+    await store.record_unmatched(question(1, 10.0))
+    await store.record_unmatched(question(1, 10.0, NONE_OF_THESE))
+    await store.record_unmatched(question(1, 10.0, "cannot_connect_icloud"))
+    await store.record_unmatched(question(1, 11.0))  # another question
+    assert await store.unmatched_since(0) == [
+        question(1, 10.0, "cannot_connect_icloud"),
+        question(1, 11.0),
+    ]
+
+
+async def test_forget_and_prune_delete_unmatched_questions(store: Store) -> None:
+    for user in (1, 2):
+        await store.save(UserState(user))
+        await store.record_unmatched(question(user, 10.0 * user))
+    await store.record_unmatched(question(1, 30.0))
+    await store.forget(1)
+    assert await store.unmatched_since(0) == [question(2, 20.0)]
+    await store.save(UserState(3))
+    await store.record_unmatched(question(3, 40.0))
+    await store.prune(older_than=25.0)
+    assert await store.unmatched_since(0) == [question(3, 40.0)]
+
+
+async def test_sqlite_unmatched_question_belongs_to_a_stored_user(db_path: Path) -> None:
+    async with await SqliteStore.open(db_path) as store:
+        with pytest.raises(sqlite3.IntegrityError):
+            await store.record_unmatched(question(99, 1.0))
+        assert await store.unmatched_since(0) == []
