@@ -28,7 +28,9 @@ What it does like Telegram:
   buttons), tracks message state for ``editMessageText``/``editMessageReplyMarkup``
   ("message is not modified", "message to edit not found"), expires callback queries;
 * long polling: ``getUpdates`` returns at once when updates are queued, otherwise waits up
-  to ``timeout`` seconds; a newer ``getUpdates`` terminates an older one with 409.
+  to ``timeout`` seconds; a newer ``getUpdates`` terminates an older one with 409;
+* groups (``add_group``): messages from several members, with ``reply_to_message`` when they
+  reply to a post; ``copyMessage`` between any two known chats.
 
 Everything is in memory and bounded; each request costs O(1) apart from the size of its own
 payload. Only 127.0.0.1 is ever bound.
@@ -130,9 +132,23 @@ _INT_FIELDS = frozenset(
         "message_thread_id",
         "reply_to_message_id",
         "max_connections",
+        "from_chat_id",
     }
 )
 _FLOAT_FIELDS = frozenset({"timeout"})
+# Media a copyMessage can carry over (service messages and the like cannot be copied).
+_COPYABLE_MEDIA = (
+    "photo",
+    "document",
+    "sticker",
+    "voice",
+    "video",
+    "video_note",
+    "audio",
+    "animation",
+    "location",
+    "contact",
+)
 _BOOL_FIELDS = frozenset(
     {
         "show_alert",
@@ -767,7 +783,8 @@ class BotMessage:
     chat_id: int
     date: int
     kind: str = "text"
-    """``"text"``, ``"photo"`` or ``"document"``."""
+    """``"text"``, ``"photo"``, ``"document"``, or for a copied message its media field
+    (``"sticker"``, ``"voice"``…)."""
     text: str | None = None
     entities: list[JSONDict] = field(default_factory=list)
     caption: str | None = None
@@ -1005,6 +1022,9 @@ class FakeBotApi:
         self._callback_answers: deque[CallbackAnswer] = deque(maxlen=max_records)
         self.method_counts: Counter[str] = Counter()
         """Number of calls per method since start (never truncated)."""
+        self.observers: list[Callable[[str, JSONDict, Any], None]] = []
+        """Called with (method, params, result) the moment a request has succeeded, before
+        the answer is sent: benchmarks time replies with it. Keep them quick."""
 
         self._updates_signal = _Signal()
         self._state_signal = _Signal()
@@ -1026,6 +1046,7 @@ class FakeBotApi:
                 ("editMessageText", self._edit_message_text),
                 ("editMessageReplyMarkup", self._edit_message_reply_markup),
                 ("deleteMessage", self._delete_message),
+                ("copyMessage", self._copy_message),
                 ("answerCallbackQuery", self._answer_callback_query),
                 ("setMyCommands", self._set_my_commands),
                 ("getMyCommands", self._get_my_commands),
@@ -1141,6 +1162,93 @@ class FakeBotApi:
             "type": "private",
         }
         return dict(user)
+
+    def add_group(
+        self, chat_id: int, *, title: str = "Support", chat_type: str = "supergroup"
+    ) -> JSONDict:
+        """Make a group the bot is a member of known; return its Chat object.
+
+        Group ids are negative (supergroups look like ``-100…``). Members post in it with
+        ``push_group_text``/``push_group_message``; ``chat(chat_id)`` lists the bot's posts.
+        """
+        if chat_id >= 0:
+            raise ValueError("group chats have negative ids")
+        if chat_type not in ("group", "supergroup"):
+            raise ValueError(f"chat_type must be 'group' or 'supergroup', not {chat_type!r}")
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            chat = _Chat(user={}, chat={})
+            self._chats[chat_id] = chat
+        chat.chat = {"id": chat_id, "title": title, "type": chat_type}
+        return dict(chat.chat)
+
+    def push_group_text(
+        self,
+        chat_id: int,
+        user_id: int,
+        text: str,
+        *,
+        reply_to: int | None = None,
+        language_code: str = "en",
+        first_name: str | None = None,
+        username: str | None = None,
+    ) -> Update:
+        """Queue a text message from member ``user_id`` in group ``chat_id``; see below."""
+        return self.push_group_message(
+            chat_id,
+            user_id,
+            reply_to=reply_to,
+            language_code=language_code,
+            first_name=first_name,
+            username=username,
+            text=text,
+        )
+
+    def push_group_message(
+        self,
+        chat_id: int,
+        user_id: int,
+        *,
+        reply_to: int | None = None,
+        language_code: str = "en",
+        first_name: str | None = None,
+        username: str | None = None,
+        **fields: Any,
+    ) -> Update:
+        """Queue a message from member ``user_id`` in group ``chat_id`` (see ``add_group``).
+
+        ``reply_to``: the id of a message in that group (the bot's or a member's), sent along
+        as ``reply_to_message`` the way Telegram does. The member becomes a known user.
+        """
+        group = self._chats.get(chat_id)
+        if group is None or group.chat.get("type") not in ("group", "supergroup"):
+            raise ValueError(f"no group {chat_id}: call add_group first")
+        self.add_user(
+            user_id, first_name=first_name, username=username, language_code=language_code
+        )
+        message: JSONDict = {
+            "message_id": group.next_message_id(),
+            "from": dict(self._chats[user_id].user),
+            "chat": dict(group.chat),
+            "date": int(time.time()),
+            **fields,
+        }
+        if reply_to is not None:
+            replied = group.user_messages.get(reply_to)
+            bot_message = group.bot_messages.get(reply_to)
+            if replied is None and bot_message is not None and not bot_message.deleted:
+                replied = self._message_dict(group, bot_message)
+            if replied is None:
+                raise ValueError(f"group {chat_id} has no message {reply_to}")
+            message["reply_to_message"] = {
+                k: v for k, v in replied.items() if k != "reply_to_message"
+            }
+        if isinstance(message.get("text"), str) and "entities" not in fields:
+            found = incoming_entities(message["text"])
+            if found:
+                message["entities"] = found
+        self._remember(group.user_messages, message["message_id"], message)
+        return self._enqueue({"message": message})
 
     def push_text(
         self,
@@ -1553,10 +1661,8 @@ class FakeBotApi:
             result["text"] = message.text
             if message.entities:
                 result["entities"] = message.entities
-        if message.kind == "photo":
-            result["photo"] = message.media
-        elif message.kind == "document":
-            result["document"] = message.media
+        if message.kind != "text" and message.media is not None:
+            result[message.kind] = message.media
         if message.caption:
             result["caption"] = message.caption
             if message.caption_entities:
@@ -1630,6 +1736,8 @@ class FakeBotApi:
                 self._record(method, params, failure.status, failure.description)
                 return web.json_response(failure.payload(), status=failure.status)
             self._record(method, params, 200, None)
+            for observer in self.observers:
+                observer(method, params, result)
             if not tracked and result:
                 self._last_activity = loop.time()
             return web.json_response({"ok": True, "result": result})
@@ -1896,7 +2004,7 @@ class FakeBotApi:
             chat,
             BotMessage(
                 message_id=chat.next_message_id(),
-                chat_id=chat.user["id"],
+                chat_id=chat.chat["id"],
                 date=int(time.time()),
                 text=text,
                 entities=entities,
@@ -1963,6 +2071,63 @@ class FakeBotApi:
         if chat.user_messages.pop(message_id, None) is not None:
             return True
         raise ApiError.bad("message to delete not found")
+
+    async def _copy_message(self, p: _Params) -> JSONDict:
+        """copyMessage: the message's content, without a link to the original; its new id."""
+        chat = self._chat_for(p)
+        source_id = p.get("from_chat_id")
+        if source_id in (None, ""):
+            raise ApiError.bad("from_chat_id is empty")
+        source = self._chat_for(_Params({"chat_id": source_id}))
+        message_id = self._message_id(p)
+        original = source.user_messages.get(message_id)
+        bot_message = source.bot_messages.get(message_id)
+        if original is None and bot_message is not None and not bot_message.deleted:
+            original = self._message_dict(source, bot_message)
+        if original is None:
+            raise ApiError.bad("message to copy not found")
+        kind = (
+            "text"
+            if "text" in original
+            else next((k for k in _COPYABLE_MEDIA if k in original), None)
+        )
+        if kind is None:
+            raise ApiError.bad("message can't be copied")
+        caption, caption_entities = original.get("caption"), original.get("caption_entities", [])
+        if p.get("caption") is not None:
+            caption, caption_entities = self._formatted(
+                p,
+                "caption",
+                "caption_entities",
+                limit=MAX_CAPTION_LENGTH,
+                too_long="message caption is too long",
+                required=False,
+            )
+        markup = self._reply_markup(p)
+        self._check_can_send(chat)
+        reply_to = self._reply_to(chat, p)
+        media = original.get(kind) if kind != "text" else None
+        file_id = None
+        if isinstance(media, list) and media:
+            file_id = media[-1].get("file_id")
+        elif isinstance(media, dict):
+            file_id = media.get("file_id")
+        copy = BotMessage(
+            message_id=chat.next_message_id(),
+            chat_id=chat.chat["id"],
+            date=int(time.time()),
+            kind=kind,
+            text=original.get("text"),
+            entities=list(original.get("entities", [])),
+            caption=caption or None,
+            caption_entities=list(caption_entities or []),
+            reply_markup=markup,
+            file_id=file_id,
+            media=media,
+            reply_to_message_id=reply_to,
+        )
+        self._new_message(chat, copy)
+        return {"message_id": copy.message_id}
 
     async def _answer_callback_query(self, p: _Params) -> bool:
         query_id = p.get_str("callback_query_id") or ""
@@ -2087,7 +2252,7 @@ class FakeBotApi:
             chat,
             BotMessage(
                 message_id=chat.next_message_id(),
-                chat_id=chat.user["id"],
+                chat_id=chat.chat["id"],
                 date=int(time.time()),
                 kind="photo",
                 caption=caption or None,
@@ -2123,7 +2288,7 @@ class FakeBotApi:
             chat,
             BotMessage(
                 message_id=chat.next_message_id(),
-                chat_id=chat.user["id"],
+                chat_id=chat.chat["id"],
                 date=int(time.time()),
                 kind="document",
                 caption=caption or None,

@@ -905,3 +905,59 @@ async def test_user_details_reply_keyboards_and_replies(
         json_body={"chat_id": 2002, "text": "k", "reply_markup": {"keyboard": [["Yes", "No"]]}},
     )
     assert status == 200 and "reply_markup" not in body["result"]  # only inline ones echo
+
+
+# -- groups and copies ---------------------------------------------------------------------
+
+GROUP = -1001234567890
+
+
+async def test_group_members_post_and_reply_to_the_bot(api: FakeBotApi, bot: Bot) -> None:
+    assert api.add_group(GROUP, title="Operators")["type"] == "supergroup"
+    post = await bot.send_message(GROUP, "<b>case</b> #user1001", parse_mode="HTML")
+    assert post.chat.id == GROUP and post.chat.type == "supergroup"
+    assert [m.text for m in api.chat(GROUP)] == ["case #user1001"]
+    api.push_group_text(GROUP, 7, "chatting among us", first_name="Op")
+    api.push_group_text(GROUP, 8, "hello there", reply_to=post.message_id, username="op8")
+    updates = await bot.get_updates(timeout=0)
+    first, second = (u.message for u in updates)
+    assert first is not None and second is not None
+    assert first.reply_to_message is None and first.from_user is not None
+    assert first.from_user.id == 7 and first.chat.id == GROUP
+    assert second.from_user is not None and second.from_user.username == "op8"
+    assert second.reply_to_message is not None
+    assert second.reply_to_message.message_id == post.message_id
+    assert second.reply_to_message.from_user is not None
+    assert second.reply_to_message.from_user.is_bot
+    assert second.message_id > post.message_id  # one sequence of ids per chat
+    with pytest.raises(ValueError, match="no message"):
+        api.push_group_text(GROUP, 8, "x", reply_to=999)
+    with pytest.raises(ValueError, match="add_group"):
+        api.push_group_text(-5, 8, "x")
+    with pytest.raises(ValueError, match="negative"):
+        api.add_group(5)
+
+
+async def test_copy_message_between_chats(api: FakeBotApi, bot: Bot) -> None:
+    api.add_group(GROUP)
+    photo_id = api.add_file(_png(4, 3))
+    sent = api.push_message(
+        USER, photo=[api.file_object(photo_id, width=4, height=3)], caption="my screen"
+    )
+    api.push_text(USER, "plain words")
+    copied = await bot.copy_message(GROUP, USER, sent["message"]["message_id"])
+    [copy] = api.chat(GROUP)
+    assert copy.message_id == copied.message_id
+    assert copy.kind == "photo" and copy.file_id == photo_id and copy.caption == "my screen"
+    text_copy = await bot.copy_message(GROUP, USER, sent["message"]["message_id"] + 1)
+    assert api.chat(GROUP)[-1].text == "plain words"
+    back = await bot.copy_message(USER, GROUP, text_copy.message_id)  # the bot's own post
+    assert api.chat(USER)[-1].message_id == back.message_id
+    assert api.chat(USER)[-1].text == "plain words"
+    await expect_bad_request(
+        api, bot.copy_message(GROUP, USER, 999), "Bad Request: message to copy not found"
+    )
+    await expect_bad_request(api, bot.copy_message(GROUP, 4242, 1), "Bad Request: chat not found")
+    api.block(USER)
+    with pytest.raises(Forbidden):
+        await bot.copy_message(USER, GROUP, text_copy.message_id)
