@@ -253,11 +253,17 @@ def cmd_unmatched(args: argparse.Namespace) -> int:
 
 async def _run(settings: Settings, knowledge_dir: Path, locales_dir: Path) -> int:
     from bot.runtime import build_engine
+    from bot.status import CACHE_SECONDS, StatusFeed
     from bot.store import SqliteStore
     from bot.telegram import build_application, serve
 
     engine = build_engine(knowledge_dir, locales_dir)
     store = await SqliteStore.open(settings.db_path)
+    status = None
+    if settings.status_url is not None:
+        # The cache never outlives a poll interval, so each poll sees a fresh feed.
+        ttl = min(CACHE_SECONDS, settings.status_poll_seconds)
+        status = StatusFeed(settings.status_url, ttl=ttl)
     app = build_application(
         settings.token,
         settings.api_base_url,
@@ -266,6 +272,8 @@ async def _run(settings: Settings, knowledge_dir: Path, locales_dir: Path) -> in
         store,
         settings.admin_ids,
         learning=settings.learning,
+        status=status,
+        status_poll_seconds=settings.status_poll_seconds,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

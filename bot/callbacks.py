@@ -32,6 +32,7 @@ class Action(StrEnum):
     RESTART = "r"  # start over
     LANG = "l"  # lang: switch language
     SET_DEVICE = "v"  # device: remember the device (/device)
+    NOTIFY = "sn"  # entry, device: message me when Apple's outage is over (live status)
 
 
 _SHAPES: dict[Action, tuple[str, ...]] = {
@@ -46,6 +47,7 @@ _SHAPES: dict[Action, tuple[str, ...]] = {
     Action.RESTART: (),
     Action.LANG: ("lang",),
     Action.SET_DEVICE: ("device",),
+    Action.NOTIFY: ("entry", "device"),
 }
 
 

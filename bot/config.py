@@ -7,12 +7,17 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot.errors import ConfigError
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_API_FILE_URL = "https://api.telegram.org/file/bot"
 DEFAULT_DB_PATH = "data/bot.sqlite3"
+# Apple's System Status feed; {locale} becomes en_US or ja_JP (bot/status.py).
+DEFAULT_STATUS_URL = "https://www.apple.com/support/systemstatus/data/system_status_{locale}.js"
+STATUS_OFF = "off"  # APPLE_STATUS_URL=off: no live status, the step shows its static text
+MIN_STATUS_POLL_SECONDS = 60.0  # Apple's servers are polled at most once a minute
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Telegram tokens look like "123456789:AA…" (bot id, colon, 30+ url-safe characters).
@@ -33,6 +38,8 @@ class Settings:
     knowledge_dir: Path = PROJECT_ROOT / "knowledge"
     locales_dir: Path = PROJECT_ROOT / "locales"
     learning: bool = True  # BOT_LEARNING: order fixes within a stage by observed solve rate
+    status_url: str | None = DEFAULT_STATUS_URL  # None: live status off
+    status_poll_seconds: float = MIN_STATUS_POLL_SECONDS
 
     @classmethod
     def from_env(
@@ -69,6 +76,7 @@ class Settings:
             raise ConfigError(f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)} (got {level!r})")
         db_path = Path(env.get("BOT_DB_PATH", "").strip() or DEFAULT_DB_PATH)
         learning = _switch(env, "BOT_LEARNING", default=True)
+        status_url, status_poll_seconds = _status_settings(env)
         return cls(
             token=token,
             api_base_url=base_url,
@@ -79,6 +87,8 @@ class Settings:
             knowledge_dir=Path(env.get("BOT_KNOWLEDGE_DIR", "") or PROJECT_ROOT / "knowledge"),
             locales_dir=Path(env.get("BOT_LOCALES_DIR", "") or PROJECT_ROOT / "locales"),
             learning=learning,
+            status_url=status_url,
+            status_poll_seconds=status_poll_seconds,
         )
 
 
@@ -103,3 +113,34 @@ def _file_url_for(base_url: str) -> str:
     if base_url.endswith("/bot"):
         return base_url[: -len("bot")] + "file/bot"
     return DEFAULT_API_FILE_URL
+
+
+def _status_settings(env: Mapping[str, str]) -> tuple[str | None, float]:
+    """Read APPLE_STATUS_URL and APPLE_STATUS_POLL_SECONDS.
+
+    The poll interval may go below 60 s only when the URL is not Apple's (a test server or a
+    mirror), so tests can run the poller quickly while Apple is never asked more than once a
+    minute.
+    """
+    url: str | None = env.get("APPLE_STATUS_URL", "").strip() or DEFAULT_STATUS_URL
+    if url is not None and url.lower() == STATUS_OFF:
+        url = None
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"APPLE_STATUS_URL must start with http:// or https://, or be 'off' (got {url!r})"
+        )
+    raw = env.get("APPLE_STATUS_POLL_SECONDS", "").strip()
+    try:
+        seconds = float(raw) if raw else MIN_STATUS_POLL_SECONDS
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):  # also rejects nan
+        raise ConfigError(f"APPLE_STATUS_POLL_SECONDS must be a number of seconds (got {raw!r})")
+    host = (urlsplit(url).hostname or "") if url is not None else ""
+    is_apple = host == "apple.com" or host.endswith(".apple.com")
+    if is_apple and seconds < MIN_STATUS_POLL_SECONDS:
+        raise ConfigError(
+            f"APPLE_STATUS_POLL_SECONDS must be at least {MIN_STATUS_POLL_SECONDS:.0f} for "
+            f"Apple's feed (got {raw!r}); shorter intervals are for test servers and mirrors"
+        )
+    return url, seconds

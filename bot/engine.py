@@ -19,6 +19,15 @@ from bot.matcher import Matcher
 from bot.render import entry_header, faq_text, fix_text, quote, topic_text
 from bot.state import Outcome, OutcomeRecord, UserState, Walk
 from bot.stats import DEFAULT_WINDOWS
+from bot.status import (
+    STATUS_FIX,
+    Relevant,
+    ServiceMap,
+    StatusReport,
+    Subscription,
+    relevant,
+    status_html,
+)
 from bot.unmatched import NONE_OF_THESE, UnmatchedKind, UnmatchedQuery, normalize_question
 
 COMMANDS: tuple[str, ...] = ("start", "help", "reset", "lang", "device")
@@ -73,6 +82,9 @@ class Context:
     now: float
     language_code: str | None = None
     is_admin: bool = False
+    # Apple's System Status in the user's language, when the adapter fetched it (see
+    # Engine.wants_status); None: unknown, the status step shows its static text.
+    status: StatusReport | None = None
 
 
 # --------------------------------------------------------------------------- replies
@@ -108,6 +120,16 @@ class Effect:
     """
 
     __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe(Effect):
+    """Message this user once Apple reports these services fixed (the user tapped Notify)."""
+
+    entry: str
+    device: Device
+    lang: str  # the feed language the service names come from
+    services: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +176,7 @@ class Engine:
     matcher: Matcher
     locales: Locales
     detect_device: Callable[[str], Device | None] = field(default=lambda _text: None)
+    status_services: ServiceMap = field(default_factory=ServiceMap)
     # Fix order learned from outcomes (bot/learning.py), refreshed by the adapter; a walk in
     # progress keeps the path it started with.
     learned: LearnedOrder = field(default_factory=dict)
@@ -291,15 +314,23 @@ class Engine:
         header = entry_header(self.locales, lang, entry)
         return Result(
             new_state,
-            (self._fix_reply(new_state, walk, lang, edit=edit, header=header),),
+            (self._fix_reply(new_state, walk, lang, edit=edit, header=header, status=ctx.status),),
             tuple(records),
         )
 
     def _fix_reply(
-        self, state: UserState, walk: Walk, lang: str, *, edit: bool, header: Html | None = None
+        self,
+        state: UserState,
+        walk: Walk,
+        lang: str,
+        *,
+        edit: bool,
+        header: Html | None = None,
+        status: StatusReport | None = None,
     ) -> Reply:
         fix_id = walk.path[walk.position]
         fix = self.knowledge.fixes[fix_id]
+        live = self._live_status(walk.entry, status) if fix_id == STATUS_FIX else None
         text = fix_text(
             self.knowledge,
             self.locales,
@@ -309,6 +340,7 @@ class Engine:
             walk.position,
             len(walk.path),
             header,
+            status_html(self.locales, lang, live) if live is not None else None,
         )
 
         def data(action: Action) -> str:
@@ -320,6 +352,9 @@ class Engine:
                 Button(self.locales.t(lang, "buttons.next"), data(Action.NEXT)),
             ),
         ]
+        if live is not None and live.problems:
+            notify = Callback(Action.NOTIFY, walk.entry, walk.device).encode()
+            rows.append((Button(self.locales.t(lang, "status.notify_button"), notify),))
         if fix.link is not None:
             rows.append((Button(fix.link.label[lang], url=fix.link.url[lang]),))
         nav = [self._restart_button(lang)]
@@ -365,6 +400,8 @@ class Engine:
         if cb.action is Action.LANG and cb.lang:
             state = state.with_(lang=cb.lang)
             return Result(state, (Reply(self.locales.t(cb.lang, "lang.set"), edit=True),))
+        if cb.action is Action.NOTIFY and cb.entry and cb.device:
+            return self._on_notify(state, cb.entry, cb.device, ctx)
         if cb.action is Action.SET_DEVICE and cb.device:
             state = state.with_(device=cb.device)
             label = self.locales.t(lang, f"device.{cb.device.value}")
@@ -387,7 +424,7 @@ class Engine:
             if moved_on and message_id is not None and message_id == walk.message_id:
                 # A second tap on a message we already moved on (double tap, or a retry after a
                 # crash): show where the walk is now instead of stepping twice.
-                return self._show_position(state, walk, lang, toast=None)
+                return self._show_position(state, walk, lang, toast=None, status=ctx.status)
             walk = replace(
                 walk, position=walk.path.index(cb.fix), message_id=message_id or walk.message_id
             )
@@ -418,7 +455,9 @@ class Engine:
         if cb.action is Action.SHOW:
             new_state = state.with_(walk=walk)
             return Result(
-                new_state, (self._fix_reply(new_state, walk, lang, edit=True),), tuple(records)
+                new_state,
+                (self._fix_reply(new_state, walk, lang, edit=True, status=ctx.status),),
+                tuple(records),
             )
         if cb.action is Action.BACK:
             if walk.position == 0:
@@ -429,7 +468,9 @@ class Engine:
             walk = replace(walk, position=walk.position - 1)
             new_state = state.with_(walk=walk)
             return Result(
-                new_state, (self._fix_reply(new_state, walk, lang, edit=True),), tuple(records)
+                new_state,
+                (self._fix_reply(new_state, walk, lang, edit=True, status=ctx.status),),
+                tuple(records),
             )
         records.append(
             OutcomeRecord(state.user_id, cb.entry, cb.device, fix, Outcome.NEXT, ctx.now)
@@ -443,14 +484,23 @@ class Engine:
             return Result(new_state, (self._exhausted_reply(walk, lang),), tuple(records))
         new_state = state.with_(walk=walk)
         return Result(
-            new_state, (self._fix_reply(new_state, walk, lang, edit=True),), tuple(records)
+            new_state,
+            (self._fix_reply(new_state, walk, lang, edit=True, status=ctx.status),),
+            tuple(records),
         )
 
-    def _show_position(self, state: UserState, walk: Walk, lang: str, toast: str | None) -> Result:
+    def _show_position(
+        self,
+        state: UserState,
+        walk: Walk,
+        lang: str,
+        toast: str | None,
+        status: StatusReport | None = None,
+    ) -> Result:
         reply = (
             self._exhausted_reply(walk, lang)
             if walk.done
-            else self._fix_reply(state, walk, lang, edit=True)
+            else self._fix_reply(state, walk, lang, edit=True, status=status)
         )
         return Result(state, (reply,), toast=toast)
 
@@ -515,6 +565,58 @@ class Engine:
         records = self._abandon(state, ctx)
         new_state = state.with_(walk=None, pending_entry=None)
         return Result(new_state, (Reply(self.locales.t(lang, "restart"), edit=edit),), records)
+
+    # ----------------------------------------------------------------- live Apple status
+
+    def wants_status(self, event: Event, result: Result) -> bool:
+        """Return True if `result`, decided without `ctx.status`, would use the live status.
+
+        Adapters call handle() without the status first, and only when this says so fetch the
+        (cached) feed and call handle() again with it: most updates never wait on Apple.
+        """
+        walk = result.state.walk
+        showing = any(reply.anchor for reply in result.replies)
+        if showing and walk is not None and not walk.done and walk.fix == STATUS_FIX:
+            return True
+        if isinstance(event, Tap):
+            cb = decode(event.data, self.knowledge)
+            return cb is not None and cb.action is Action.NOTIFY
+        return False
+
+    def status_fixed_reply(self, sub: Subscription) -> Reply:
+        """Return the message that tells a subscriber Apple reports their services fixed."""
+        lang = sub.lang
+        text = self.locales.t(lang, "status.fixed", services=", ".join(sub.services))
+        rows: list[tuple[Button, ...]] = []
+        if sub.entry in self.knowledge.entries:
+            path = self.knowledge.path_for(sub.entry, sub.device)
+            if STATUS_FIX in path[:-1]:  # carry on from the status step
+                data = Callback(Action.NEXT, sub.entry, sub.device, STATUS_FIX).encode()
+                rows.append((Button(self.locales.t(lang, "buttons.next"), data),))
+        rows.append((self._restart_button(lang),))
+        return Reply(text, tuple(rows))
+
+    def _live_status(self, entry_id: str, status: StatusReport | None) -> Relevant | None:
+        """Return the part of the report that matters for this entry (None: show static text)."""
+        if status is None:
+            return None
+        return relevant(status, self.status_services.names_for(entry_id))
+
+    def _on_notify(self, state: UserState, entry_id: str, device: Device, ctx: Context) -> Result:
+        """The user asked to hear when Apple's outage is over: subscribe, if there still is one."""
+        lang = self.lang(state, ctx)
+        if ctx.status is None:
+            toast = self.locales.t(lang, "status.notify_unavailable")
+            return Result(state, toast=toast, alert=True)
+        live = self._live_status(entry_id, ctx.status)
+        services = live.problem_services if live is not None else ()
+        if not services:
+            return Result(state, toast=self.locales.t(lang, "status.notify_over"), alert=True)
+        return Result(
+            state,
+            toast=self.locales.t(lang, "status.notify_ok"),
+            effects=(Subscribe(entry_id, device, lang, services),),
+        )
 
     # ----------------------------------------------------------------- helpers
 

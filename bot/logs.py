@@ -45,3 +45,6 @@ def setup_logging(level: str = "INFO", secrets: tuple[str, ...] = ()) -> None:
     # httpx logs every request URL, token included, at INFO.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # APScheduler (the JobQueue) logs two lines per job run at INFO: the status poller runs
+    # every minute. Its warnings (a run skipped or missed) still show.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

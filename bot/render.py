@@ -30,8 +30,12 @@ def fix_text(
     position: int,
     total: int,
     header: Html | None = None,
+    steps: Html | None = None,
 ) -> Html:
-    """Render one fix for one device: progress, title, why, numbered steps, warnings, notes."""
+    """Render one fix for one device: progress, title, why, numbered steps, warnings, notes.
+
+    `steps`, when given, is shown instead of the device's steps (the live Apple status).
+    """
     stage = next(s for s in kb.stages if s.id == fix.stage)
     lines: list[str] = []
     if header:
@@ -44,7 +48,9 @@ def fix_text(
     lines.append(Html(f"<b>{escape(fix.title[lang])}</b>"))
     if fix.why is not None:
         lines.append(Html(f"<i>{escape(fix.why[lang])}</i>"))
-    for section in fix.steps[device]:
+    if steps is not None:
+        lines += ["", steps]
+    for section in fix.steps[device] if steps is None else ():
         lines.append("")
         if section.heading is not None:
             lines.append(Html(f"<b>{escape(section.heading[lang])}</b>"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.engine import Engine
@@ -11,6 +11,7 @@ from bot.i18n import Locales, load_locales
 from bot.knowledge import Knowledge, load_knowledge
 from bot.matcher import Matcher
 from bot.normalize import Normalizer, load_spellings
+from bot.status import ServiceMap, load_service_map
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,7 @@ class Content:
     knowledge: Knowledge
     locales: Locales
     normalizer: Normalizer
+    status_services: ServiceMap = field(default_factory=ServiceMap)  # knowledge/status.yaml
 
 
 def load_content(knowledge_dir: Path, locales_dir: Path) -> Content:
@@ -38,15 +40,35 @@ def load_content(knowledge_dir: Path, locales_dir: Path) -> Content:
         locales = load_locales(locales_dir)
     except KnowledgeError as exc:
         problems += exc.problems
-    if problems or knowledge is None or locales is None or spellings is None:
+    status_services: ServiceMap | None = ServiceMap()  # no status.yaml: no live status
+    if (knowledge_dir / "status.yaml").exists():
+        try:
+            entry_ids = knowledge.entries.keys() if knowledge is not None else None
+            status_services = load_service_map(knowledge_dir / "status.yaml", entry_ids)
+        except KnowledgeError as exc:
+            status_services = None
+            problems += exc.problems
+    if (
+        problems
+        or knowledge is None
+        or locales is None
+        or spellings is None
+        or status_services is None
+    ):
         raise KnowledgeError(problems)
-    return Content(knowledge, locales, Normalizer(spellings))
+    return Content(knowledge, locales, Normalizer(spellings), status_services)
 
 
 def engine_for(content: Content) -> Engine:
     """Build the matcher index once and return the engine over it."""
     matcher = Matcher(content.knowledge, content.normalizer)
-    return Engine(content.knowledge, matcher, content.locales, content.normalizer.detect_device)
+    return Engine(
+        content.knowledge,
+        matcher,
+        content.locales,
+        content.normalizer.detect_device,
+        status_services=content.status_services,
+    )
 
 
 def build_engine(knowledge_dir: Path, locales_dir: Path) -> Engine:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import json
 import logging
 import sqlite3
 import time
@@ -18,6 +19,7 @@ import aiosqlite
 from bot.errors import BotError
 from bot.knowledge import Device
 from bot.state import Outcome, OutcomeRecord, UserState
+from bot.status import Subscription
 from bot.unmatched import UnmatchedKind, UnmatchedQuery
 
 logger = logging.getLogger(__name__)
@@ -67,6 +69,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         )""",
         "CREATE INDEX unmatched_at ON unmatched (at)",
     ),
+    # 4: users waiting to hear that Apple fixed an outage (bot/status.py); one per user.
+    (
+        """CREATE TABLE status_subscriptions (
+            user_id INTEGER PRIMARY KEY REFERENCES users (user_id) ON DELETE CASCADE,
+            chat_id INTEGER NOT NULL,
+            lang TEXT NOT NULL,
+            entry TEXT NOT NULL,
+            device TEXT NOT NULL,
+            services TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+    ),
 )
 
 BUSY_TIMEOUT_MS = 5000
@@ -113,6 +127,20 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def prune(self, older_than: float) -> int:
         """Delete history lines before `older_than`; return how many were deleted."""
+
+    # Subscriptions to Apple's System Status (bot/status.py): one per user, the latest wins.
+
+    @abc.abstractmethod
+    async def subscribe(self, sub: Subscription) -> None:
+        """Keep the user's subscription, replacing an older one (the user's state must exist)."""
+
+    @abc.abstractmethod
+    async def subscriptions(self) -> list[Subscription]:
+        """Return every subscription, oldest first."""
+
+    @abc.abstractmethod
+    async def unsubscribe(self, sub: Subscription) -> bool:
+        """Drop this subscription unless the user has made a newer one; return whether dropped."""
 
     @abc.abstractmethod
     async def user_count(self) -> int:
@@ -306,6 +334,7 @@ class SqliteStore(Store):
         async with self._transaction() as db:
             await db.execute("DELETE FROM history WHERE user_id = ?", (user_id,))
             await db.execute("DELETE FROM unmatched WHERE user_id = ?", (user_id,))
+            await db.execute("DELETE FROM status_subscriptions WHERE user_id = ?", (user_id,))
             await db.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
 
     async def prune(self, older_than: float) -> int:
@@ -315,6 +344,36 @@ class SqliteStore(Store):
             # Kept questions are the users' own words: they go with the history (not counted).
             await db.execute("DELETE FROM unmatched WHERE at < ?", (older_than,))
             return cursor.rowcount
+
+    async def subscribe(self, sub: Subscription) -> None:
+        """Keep the user's subscription, replacing an older one (the user's state must exist)."""
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO status_subscriptions"
+                " (user_id, chat_id, lang, entry, device, services, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (user_id) DO UPDATE SET chat_id = excluded.chat_id,"
+                " lang = excluded.lang, entry = excluded.entry, device = excluded.device,"
+                " services = excluded.services, created_at = excluded.created_at",
+                _subscription_row(sub),
+            )
+
+    async def subscriptions(self) -> list[Subscription]:
+        """Return every subscription, oldest first."""
+        rows = await self._rows(
+            "SELECT user_id, chat_id, lang, entry, device, services, created_at"
+            " FROM status_subscriptions ORDER BY created_at, user_id"
+        )
+        return _subscriptions(rows)
+
+    async def unsubscribe(self, sub: Subscription) -> bool:
+        """Drop this subscription unless the user has made a newer one; return whether dropped."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM status_subscriptions WHERE user_id = ? AND created_at = ?",
+                (sub.user_id, sub.created_at),
+            )
+            return cursor.rowcount > 0
 
     async def user_count(self) -> int:
         """Return how many users have a stored state."""
@@ -348,12 +407,37 @@ def _queries(rows: Iterable[sqlite3.Row | tuple[Any, ...]]) -> list[UnmatchedQue
     return queries
 
 
+def _subscription_row(sub: Subscription) -> tuple[int, int, str, str, str, str, float]:
+    services = json.dumps(list(sub.services), ensure_ascii=False)
+    device = sub.device.value
+    return (sub.user_id, sub.chat_id, sub.lang, sub.entry, device, services, sub.created_at)
+
+
+def _subscriptions(rows: Iterable[sqlite3.Row | tuple[Any, ...]]) -> list[Subscription]:
+    subs = []
+    for user_id, chat_id, lang, entry, device, services, created_at in rows:
+        try:
+            names = json.loads(services)
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise ValueError(services)
+            subs.append(
+                Subscription(
+                    user_id, chat_id, lang, entry, Device(device), tuple(names), created_at
+                )
+            )
+        except ValueError:
+            # A device this version no longer knows, or a damaged row: skip it, do not fail.
+            logger.warning("user %s: skipping unreadable status subscription", user_id)
+    return subs
+
+
 class MemoryStore(Store):
     """A Store in a dict, gone with the process; rows round-trip like SqliteStore's."""
 
     def __init__(self) -> None:
         self._users: dict[int, tuple[str | None, str | None, str]] = {}
         self._history: list[tuple[int, str, str, str | None, str, float]] = []
+        self._subscriptions: dict[int, tuple[int, int, str, str, str, str, float]] = {}
         self._unmatched: dict[tuple[int, float], tuple[int, str, str, str | None, float]] = {}
 
     async def load(self, user_id: int) -> UserState:
@@ -400,6 +484,7 @@ class MemoryStore(Store):
         """Delete everything stored about the user."""
         self._users.pop(user_id, None)
         self._history = [h for h in self._history if h[0] != user_id]
+        self._subscriptions.pop(user_id, None)
         self._unmatched = {k: q for k, q in self._unmatched.items() if k[0] != user_id}
 
     async def prune(self, older_than: float) -> int:
@@ -410,6 +495,22 @@ class MemoryStore(Store):
         # Kept questions are the users' own words: they go with the history (not counted).
         self._unmatched = {k: q for k, q in self._unmatched.items() if q[4] >= older_than}
         return deleted
+
+    async def subscribe(self, sub: Subscription) -> None:
+        """Keep the user's subscription, replacing an older one (the user's state must exist)."""
+        self._subscriptions[sub.user_id] = _subscription_row(sub)
+
+    async def subscriptions(self) -> list[Subscription]:
+        """Return every subscription, oldest first."""
+        return _subscriptions(sorted(self._subscriptions.values(), key=lambda r: (r[6], r[0])))
+
+    async def unsubscribe(self, sub: Subscription) -> bool:
+        """Drop this subscription unless the user has made a newer one; return whether dropped."""
+        row = self._subscriptions.get(sub.user_id)
+        if row is None or row[6] != sub.created_at:
+            return False
+        del self._subscriptions[sub.user_id]
+        return True
 
     async def user_count(self) -> int:
         """Return how many users have a stored state."""

@@ -40,12 +40,14 @@ from bot.engine import (
     Reply,
     Result,
     ShowStats,
+    Subscribe,
     Tap,
     Text,
 )
 from bot.learning import WINDOW_DAYS, learned_orders
 from bot.state import UserState
 from bot.stats import DAY, build_report, fixes_in_order, render_report
+from bot.status import StatusFeed, StatusReport, Subscription, Verdict, verdict
 from bot.store import Store
 
 logger = logging.getLogger(__name__)
@@ -183,6 +185,7 @@ class TelegramAdapter:
     engine: Engine
     store: Store
     admin_ids: frozenset[int] = frozenset()
+    status: StatusFeed | None = None  # Apple's System Status feed; None: live status off
     learning: bool = False  # order fixes by their observed solve rate (bot/learning.py)
     _learned_for: Engine | None = None  # the engine that holds the current learned order
     _learned_at: float = 0.0
@@ -203,6 +206,7 @@ class TelegramAdapter:
         if self.learning and self._learned_for is not self.engine:  # first update, or reloaded
             await self.refresh_learning()
         result = self.engine.handle(state, event, ctx)
+        result = await self._with_status(state, event, ctx, result)
         await self.store.save(result.state, result.records)  # committed before we answer
         query = update.callback_query
         if query is not None:
@@ -313,12 +317,86 @@ class TelegramAdapter:
             logger.warning("flood limit persisted; a reply to chat %s was dropped", chat_id)
         return None
 
+    # ----------------------------------------------------------------- live Apple status
+
+    async def _with_status(
+        self, state: UserState, event: Event, ctx: Context, result: Result
+    ) -> Result:
+        """Decide again with Apple's live status if the reply shows it (the feed is cached)."""
+        if self.status is None or not self.engine.wants_status(event, result):
+            return result
+        report = await self.status.get(self.engine.lang(result.state, ctx))
+        if report is None:  # unreachable or malformed: the step keeps its static text
+            return result
+        return self.engine.handle(state, event, replace(ctx, status=report))
+
+    async def poll_status(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Tell each subscriber once that Apple fixed their outage, then drop the subscription.
+
+        Run by the JobQueue every APPLE_STATUS_POLL_SECONDS; subscriptions live in the store,
+        so a restart resumes where the last poll left off.
+        """
+        if self.status is None:
+            return
+        reports: dict[str, StatusReport | None] = {}
+        now = time.time()
+        for sub in await self.store.subscriptions():
+            if sub.lang not in reports:
+                reports[sub.lang] = await self.status.get(sub.lang)
+            decision = verdict(sub, reports[sub.lang], now)
+            if decision is Verdict.WAIT:
+                continue
+            if decision is Verdict.FIXED and not await self._tell_fixed(context, sub):
+                continue  # a passing failure: the next poll tries again
+            await self.store.unsubscribe(sub)
+            logger.info("user %s: status subscription %s", sub.user_id, decision.value)
+
+    async def _tell_fixed(self, context: ContextTypes.DEFAULT_TYPE, sub: Subscription) -> bool:
+        """Send the "Apple fixed it" message; return False if it should be retried later."""
+        reply = self.engine.status_fixed_reply(sub)
+        try:
+            await with_retry(
+                lambda: context.bot.send_message(
+                    sub.chat_id,
+                    reply.text,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=to_markup(reply.buttons),
+                    link_preview_options=NO_PREVIEW,
+                )
+            )
+        except (Forbidden, BadRequest) as exc:  # blocked, chat gone: it will not get better
+            logger.info("chat %s cannot hear that Apple fixed it: %s", sub.chat_id, exc.message)
+        except TelegramError as exc:
+            logger.warning("telling chat %s that Apple fixed it failed: %s", sub.chat_id, exc)
+            return False
+        return True
+
 
 EffectHandler = Callable[
     [TelegramAdapter, Any, Update, ContextTypes.DEFAULT_TYPE, UserState], Awaitable[None]
 ]
 # What the Telegram channel does for each kind of engine effect; features register theirs here.
 EFFECT_HANDLERS: dict[type[Effect], EffectHandler] = {}
+
+
+async def _subscribe(
+    adapter: TelegramAdapter,
+    effect: Subscribe,
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    state: UserState,
+) -> None:
+    """Keep the user's wish to hear when Apple fixes the outage (see poll_status)."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None:
+        return
+    sub = Subscription(
+        user.id, chat.id, effect.lang, effect.entry, effect.device, effect.services, time.time()
+    )
+    await adapter.store.subscribe(sub)
+
+
+EFFECT_HANDLERS[Subscribe] = _subscribe
 
 
 # ----------------------------------------------------------- outcomes, learning, unmatched
@@ -411,9 +489,11 @@ def build_application(
     store: Store,
     admin_ids: frozenset[int] = frozenset(),
     learning: bool = True,
+    status: StatusFeed | None = None,
+    status_poll_seconds: float = 60.0,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """Assemble the python-telegram-bot Application around our adapter."""
-    adapter = TelegramAdapter(engine, store, admin_ids, learning=learning)
+    adapter = TelegramAdapter(engine, store, admin_ids, learning=learning, status=status)
 
     app = (
         Application.builder()
@@ -426,6 +506,16 @@ def build_application(
     )
     app.add_handler(TypeHandler(Update, adapter.on_update))
     app.add_error_handler(on_error)
+    if status is not None:
+        if app.job_queue is None:
+            logger.warning("no JobQueue (python-telegram-bot[job-queue]): nobody is notified")
+        else:  # starts with app.start(), stops (waiting for a poll in flight) with app.stop()
+            app.job_queue.run_repeating(
+                adapter.poll_status,
+                interval=status_poll_seconds,
+                first=status_poll_seconds,
+                name="apple-status",
+            )
     return app
 
 

@@ -29,6 +29,8 @@ class BotProcess:
             "BOT_DB_PATH": str(self.db_path),
             "LOG_LEVEL": "DEBUG",
             "PYTHONUNBUFFERED": "1",
+            # Never Apple's servers from a test: tests/test_status.py serves its own feeds.
+            "APPLE_STATUS_URL": "off",
             **env,
         }
         self.proc: asyncio.subprocess.Process | None = None

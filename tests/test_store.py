@@ -16,6 +16,7 @@ import pytest
 from bot.errors import BotError
 from bot.knowledge import Device
 from bot.state import Outcome, OutcomeRecord, UserState, Walk
+from bot.status import Subscription
 from bot.store import MIGRATIONS, MemoryStore, SchemaVersionError, SqliteStore, Store
 from bot.unmatched import NONE_OF_THESE, UnmatchedKind, UnmatchedQuery
 
@@ -373,3 +374,76 @@ async def test_sqlite_unmatched_question_belongs_to_a_stored_user(db_path: Path)
         with pytest.raises(sqlite3.IntegrityError):
             await store.record_unmatched(question(99, 1.0))
         assert await store.unmatched_since(0) == []
+
+
+# Contract: subscriptions to Apple's System Status (bot/status.py).
+
+
+def subscription(
+    user_id: int, at: float, services: tuple[str, ...] = ("iCloud Mail",)
+) -> Subscription:
+    return Subscription(user_id, -user_id, "ja", "mail_not_working", Device.MAC, services, at)
+
+
+async def test_subscriptions_round_trip_oldest_first(store: Store) -> None:
+    for user in (1, 2, 3):
+        await store.save(UserState(user))
+    assert await store.subscriptions() == []
+    await store.subscribe(subscription(2, 20.0, ("iCloudメール", "iCloud Drive")))
+    await store.subscribe(subscription(1, 30.0))
+    await store.subscribe(subscription(3, 10.0, ()))
+    assert await store.subscriptions() == [
+        subscription(3, 10.0, ()),
+        subscription(2, 20.0, ("iCloudメール", "iCloud Drive")),
+        subscription(1, 30.0),
+    ]
+
+
+async def test_subscribing_again_replaces_and_unsubscribe_spares_a_newer_one(
+    store: Store,
+) -> None:
+    await store.save(UserState(1))
+    old, new = subscription(1, 10.0), subscription(1, 20.0, ("App Store",))
+    await store.subscribe(old)
+    await store.subscribe(new)
+    assert await store.subscriptions() == [new]
+    assert await store.unsubscribe(old) is False  # the poller read it before the user re-tapped
+    assert await store.subscriptions() == [new]
+    assert await store.unsubscribe(new) is True
+    assert await store.unsubscribe(new) is False
+    assert await store.subscriptions() == []
+
+
+async def test_forget_deletes_the_subscription(store: Store) -> None:
+    for user in (1, 2):
+        await store.save(UserState(user))
+        await store.subscribe(subscription(user, float(user)))
+    await store.forget(1)
+    assert await store.subscriptions() == [subscription(2, 2.0)]
+
+
+async def test_sqlite_subscriptions_survive_reopening(db_path: Path) -> None:
+    async with await SqliteStore.open(db_path) as store:
+        await store.save(UserState(1))
+        await store.subscribe(subscription(1, 1.5))
+    async with await SqliteStore.open(db_path) as store:
+        assert await store.subscriptions() == [subscription(1, 1.5)]
+
+
+async def test_sqlite_subscription_belongs_to_a_stored_user(db_path: Path) -> None:
+    async with await SqliteStore.open(db_path) as store:
+        with pytest.raises(sqlite3.IntegrityError):
+            await store.subscribe(subscription(99, 1.0))
+        assert await store.subscriptions() == []
+
+
+async def test_sqlite_skips_subscriptions_it_cannot_read(db_path: Path) -> None:
+    async with await SqliteStore.open(db_path) as store:
+        for user in (1, 2, 3):
+            await store.save(UserState(user))
+            await store.subscribe(subscription(user, float(user)))
+    with closing(sqlite3.connect(db_path)) as db, db:
+        db.execute("UPDATE status_subscriptions SET device = 'toaster' WHERE user_id = 1")
+        db.execute("UPDATE status_subscriptions SET services = '{broken' WHERE user_id = 2")
+    async with await SqliteStore.open(db_path) as store:
+        assert await store.subscriptions() == [subscription(3, 3.0)]
