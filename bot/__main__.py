@@ -252,12 +252,14 @@ def cmd_unmatched(args: argparse.Namespace) -> int:
 
 
 async def _run(settings: Settings, knowledge_dir: Path, locales_dir: Path) -> int:
+    from bot.live import LiveEngine
     from bot.runtime import build_engine
     from bot.status import CACHE_SECONDS, StatusFeed
     from bot.store import SqliteStore
-    from bot.telegram import build_application, serve
+    from bot.telegram import build_application, reload_in_background, serve
 
     engine = build_engine(knowledge_dir, locales_dir)
+    live = LiveEngine(engine, lambda: build_engine(knowledge_dir, locales_dir))
     store = await SqliteStore.open(settings.db_path)
     status = None
     if settings.status_url is not None:
@@ -268,17 +270,21 @@ async def _run(settings: Settings, knowledge_dir: Path, locales_dir: Path) -> in
         settings.token,
         settings.api_base_url,
         settings.api_file_url,
-        engine,
+        live,
         store,
         settings.admin_ids,
         learning=settings.learning,
         status=status,
         status_poll_seconds=settings.status_poll_seconds,
+        support_chat_id=settings.support_chat_id,
+        history_days=settings.history_days,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # SIGHUP: reload knowledge/ and locales/ if they validate (the outcome goes to the log).
+    loop.add_signal_handler(signal.SIGHUP, reload_in_background, live, app)
     try:
         await serve(app, engine, stop)
     finally:

@@ -8,7 +8,7 @@ or names something the knowledge base does not know is rejected as forged or sta
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import StrEnum, unique
 
 from bot.knowledge import Device, Knowledge
 
@@ -18,6 +18,7 @@ _DEVICE_CODES = {Device.IPHONE: "i", Device.MAC: "m", Device.WINDOWS: "w"}
 _CODE_DEVICES = {code: device for device, code in _DEVICE_CODES.items()}
 
 
+@unique  # two actions sharing a value would silently alias each other
 class Action(StrEnum):
     """What a button does; the one-letter values keep the data short."""
 
@@ -33,6 +34,9 @@ class Action(StrEnum):
     LANG = "l"  # lang: switch language
     SET_DEVICE = "v"  # device: remember the device (/device)
     NOTIFY = "sn"  # entry, device: message me when Apple's outage is over (live status)
+    HANDOVER = "ho"  # entry, device: talk to a person about this entry (support group)
+    FORGET = "fg"  # confirmed /forget: delete everything stored about the user
+    KEEP = "fk"  # cancelled /forget: delete nothing
 
 
 _SHAPES: dict[Action, tuple[str, ...]] = {
@@ -48,6 +52,9 @@ _SHAPES: dict[Action, tuple[str, ...]] = {
     Action.LANG: ("lang",),
     Action.SET_DEVICE: ("device",),
     Action.NOTIFY: ("entry", "device"),
+    Action.HANDOVER: ("entry", "device"),
+    Action.FORGET: (),
+    Action.KEEP: (),
 }
 
 
@@ -73,6 +80,34 @@ class Callback:
         if len(data.encode("utf-8")) > MAX_BYTES:
             raise ValueError(f"callback data over {MAX_BYTES} bytes: {data!r}")
         return data
+
+
+def parse(data: str | None) -> Callback | None:
+    """Parse callback data without checking it against the knowledge base (None: malformed).
+
+    The engine uses it to recognise a button of the walk in progress whose entry or fix was
+    removed by a reload since the button was shown.
+    """
+    if not data or len(data.encode("utf-8", "replace")) > MAX_BYTES:
+        return None
+    head, *rest = data.split(_SEP)
+    try:
+        action = Action(head)
+    except ValueError:
+        return None
+    shape = _SHAPES[action]
+    if len(rest) != len(shape) or any(not value for value in rest):
+        return None
+    values = dict(zip(shape, rest, strict=True))
+    device = None
+    if "device" in values:
+        device = _CODE_DEVICES.get(values["device"])
+        if device is None:
+            return None
+    lang = values.get("lang")
+    if lang is not None and lang not in ("ja", "en"):
+        return None
+    return Callback(action, values.get("entry"), device, values.get("fix"), lang)
 
 
 def decode(data: str | None, knowledge: Knowledge) -> Callback | None:

@@ -15,6 +15,7 @@ from bot.engine import (
     Context,
     Engine,
     Event,
+    Forget,
     RecordUnmatched,
     Reply,
     Tap,
@@ -66,6 +67,9 @@ class TerminalChat:
         for effect in result.effects:
             if isinstance(effect, RecordUnmatched):  # `bot unmatched` sees terminal chats too
                 await self.store.record_unmatched(effect.query)
+            elif isinstance(effect, Forget):  # /forget confirmed
+                await self.store.forget(self.user_id)
+                self._show(Reply(effect.notice, edit=True))
         if result.toast:
             self.out.write(f"  ({to_plain(result.toast)})\n")
         for reply in result.replies:

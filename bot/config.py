@@ -18,6 +18,7 @@ DEFAULT_DB_PATH = "data/bot.sqlite3"
 DEFAULT_STATUS_URL = "https://www.apple.com/support/systemstatus/data/system_status_{locale}.js"
 STATUS_OFF = "off"  # APPLE_STATUS_URL=off: no live status, the step shows its static text
 MIN_STATUS_POLL_SECONDS = 60.0  # Apple's servers are polled at most once a minute
+DEFAULT_HISTORY_DAYS = 90  # history lines older than this are deleted (BOT_HISTORY_DAYS)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Telegram tokens look like "123456789:AA…" (bot id, colon, 30+ url-safe characters).
@@ -40,6 +41,8 @@ class Settings:
     learning: bool = True  # BOT_LEARNING: order fixes within a stage by observed solve rate
     status_url: str | None = DEFAULT_STATUS_URL  # None: live status off
     status_poll_seconds: float = MIN_STATUS_POLL_SECONDS
+    support_chat_id: int | None = None  # the operators' group; None: no handover to a person
+    history_days: int = DEFAULT_HISTORY_DAYS
 
     @classmethod
     def from_env(
@@ -77,6 +80,7 @@ class Settings:
         db_path = Path(env.get("BOT_DB_PATH", "").strip() or DEFAULT_DB_PATH)
         learning = _switch(env, "BOT_LEARNING", default=True)
         status_url, status_poll_seconds = _status_settings(env)
+        support_chat_id, history_days = _operator_settings(env)
         return cls(
             token=token,
             api_base_url=base_url,
@@ -89,6 +93,8 @@ class Settings:
             learning=learning,
             status_url=status_url,
             status_poll_seconds=status_poll_seconds,
+            support_chat_id=support_chat_id,
+            history_days=history_days,
         )
 
 
@@ -144,3 +150,24 @@ def _status_settings(env: Mapping[str, str]) -> tuple[str | None, float]:
             f"Apple's feed (got {raw!r}); shorter intervals are for test servers and mirrors"
         )
     return url, seconds
+
+
+def _operator_settings(env: Mapping[str, str]) -> tuple[int | None, int]:
+    """Read SUPPORT_CHAT_ID and BOT_HISTORY_DAYS."""
+    raw = env.get("SUPPORT_CHAT_ID", "").strip()
+    support: int | None = None
+    if raw:
+        if not re.fullmatch(r"-?[0-9]{1,20}", raw) or int(raw) == 0:
+            raise ConfigError(
+                "SUPPORT_CHAT_ID must be the numeric id of the operators' group, "
+                f"e.g. -1001234567890 (got {raw!r})"
+            )
+        support = int(raw)
+    raw = env.get("BOT_HISTORY_DAYS", "").strip()
+    if not raw:
+        return support, DEFAULT_HISTORY_DAYS
+    if not re.fullmatch(r"[0-9]{1,5}", raw) or int(raw) < 1:
+        raise ConfigError(
+            f"BOT_HISTORY_DAYS must be a whole number of days, 1 or more (got {raw!r})"
+        )
+    return support, int(raw)

@@ -7,16 +7,17 @@ their own updates into the events below and the replies into messages; they pers
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-from bot.callbacks import Action, Callback, decode
-from bot.i18n import Html, Locales, pick_lang
+from bot.callbacks import Action, Callback, decode, parse
+from bot.i18n import Html, Locales, escape, pick_lang
 from bot.knowledge import Device, Entry, EntryKind, Knowledge
 from bot.learning import LearnedOrder
 from bot.learning import path_for as learned_path_for
 from bot.matcher import Matcher
-from bot.render import entry_header, faq_text, fix_text, quote, topic_text
+from bot.render import bullet_list, entry_header, faq_text, fix_text, quote, topic_text
 from bot.state import Outcome, OutcomeRecord, UserState, Walk
 from bot.stats import DEFAULT_WINDOWS
 from bot.status import (
@@ -30,13 +31,20 @@ from bot.status import (
 )
 from bot.unmatched import NONE_OF_THESE, UnmatchedKind, UnmatchedQuery, normalize_question
 
-COMMANDS: tuple[str, ...] = ("start", "help", "reset", "lang", "device")
+COMMANDS: tuple[str, ...] = ("start", "help", "reset", "lang", "device", "forget")
 COMMON_ERRORS: tuple[str, ...] = (
     "apple_id_server_error",
     "cannot_connect_icloud",
     "verification_failed",
 )
 MAX_TEXT = 4000  # characters of a user's message we look at (Telegram allows 4096)
+HANDOVER = "handover"  # UserState.extra key while a person in the support group answers the user
+WORDS = "words"  # UserState.extra key: what the user last typed, for the handover summary
+WORDS_LIMIT = 500  # characters of it kept
+RELAY_LIMIT = 3500  # characters of one relayed message (the header must fit in Telegram's 4096)
+REPORT_LIMIT = 3800  # UTF-16 units of one message listing reload problems (Telegram: 4096)
+REPORT_MESSAGES = 5  # messages of reload problems at most; the rest is counted
+WALK_ACTIONS = frozenset({Action.NEXT, Action.BACK, Action.SOLVED, Action.SHOW})
 
 
 # --------------------------------------------------------------------------- events
@@ -85,6 +93,9 @@ class Context:
     # Apple's System Status in the user's language, when the adapter fetched it (see
     # Engine.wants_status); None: unknown, the status step shows its static text.
     status: StatusReport | None = None
+    support: bool = False  # a support group is configured: a person can take over
+    user_name: str = ""  # the user's display name, for the support group
+    user_handle: str = ""  # their @username without the @, if any
 
 
 # --------------------------------------------------------------------------- replies
@@ -144,6 +155,44 @@ class Result:
     effects: tuple[Effect, ...] = ()
 
 
+# ---------------------------------------------------------------- effects of operator features
+
+
+@dataclass(frozen=True, slots=True)
+class Reload(Effect):
+    """An admin asked to reload knowledge/ and locales/; report the outcome in `lang`."""
+
+    lang: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToSupport(Effect):
+    """Post `text` to the support group, linked to this user so operators' replies reach them.
+
+    copy_incoming: also copy the message being handled there (a user's photo, file…);
+    reply_to_incoming: post as a reply to it (an answer to an operator's command);
+    from_user: the user waits on it, so if the group cannot be reached the handover ends and
+    the user is told (Engine.support_unreachable).
+    """
+
+    text: Html
+    copy_incoming: bool = False
+    reply_to_incoming: bool = False
+    from_user: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CopyToUser(Effect):
+    """Copy the operator's message being handled (a photo, a file…) to the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class Forget(Effect):
+    """Delete everything stored about the user, then show `notice` in place of the question."""
+
+    notice: Html
+
+
 # ------------------------------------------------- effects of outcomes and unmatched questions
 
 UNMATCHED = "unmatched"  # UserState.extra key: the last question that matched nothing
@@ -185,6 +234,11 @@ class Engine:
 
     def handle(self, state: UserState, event: Event, ctx: Context) -> Result:
         """Apply one event to one user's state."""
+        if self._handed_over(state):
+            if not ctx.support:  # the support group was unset since: back to the bot
+                state = _without_handover(state)
+            elif isinstance(event, Text | Attachment):
+                return self._relay_to_support(state, event, ctx)
         if isinstance(event, Text):
             return self._on_text(state, event.text, ctx)
         if isinstance(event, Tap):
@@ -208,6 +262,7 @@ class Engine:
         text = text.strip()[:MAX_TEXT]
         if not text:
             return self._say(state, ctx, "attachment")
+        state = state.with_(extra={**state.extra, WORDS: text[:WORDS_LIMIT]})
         result = self.matcher.match(text)
         if result.entry is not None:
             device = self.detect_device(text) or state.device
@@ -329,7 +384,10 @@ class Engine:
         status: StatusReport | None = None,
     ) -> Reply:
         fix_id = walk.path[walk.position]
-        fix = self.knowledge.fixes[fix_id]
+        fix = self.knowledge.fixes[fix_id]  # callers settle the walk on a fix that exists
+        # A reload may have removed fixes of a walk in progress: count only those that exist.
+        position = sum(1 for f in walk.path[: walk.position] if f in self.knowledge.fixes)
+        total = sum(1 for f in walk.path if f in self.knowledge.fixes)
         live = self._live_status(walk.entry, status) if fix_id == STATUS_FIX else None
         text = fix_text(
             self.knowledge,
@@ -337,8 +395,8 @@ class Engine:
             lang,
             fix,
             walk.device,
-            walk.position,
-            len(walk.path),
+            position,
+            total,
             header,
             status_html(self.locales, lang, live) if live is not None else None,
         )
@@ -358,7 +416,7 @@ class Engine:
         if fix.link is not None:
             rows.append((Button(fix.link.label[lang], url=fix.link.url[lang]),))
         nav = [self._restart_button(lang)]
-        if walk.position > 0:
+        if position > 0:
             nav.insert(0, Button(self.locales.t(lang, "buttons.back"), data(Action.BACK)))
         rows.append(tuple(nav))
         return Reply(text, tuple(rows), edit=edit, anchor=True)
@@ -379,9 +437,11 @@ class Engine:
         lang = self.lang(state, ctx)
         cb = decode(tap.data, self.knowledge)
         if cb is None:
-            return Result(state, toast=self.locales.t(lang, "stale_button"), alert=True)
+            return self._on_changed_tap(state, tap, ctx)
         if cb.action in (Action.NEXT, Action.BACK, Action.SOLVED, Action.SHOW):
             return self._on_walk_tap(state, cb, tap.message_id, ctx)
+        if cb.action in (Action.HANDOVER, Action.FORGET, Action.KEEP):
+            return self._on_operator_tap(state, cb, ctx)
         assert cb.entry is not None or cb.action not in (Action.DEVICE, Action.ENTRY, Action.WALK)
         if cb.action is Action.DEVICE and cb.entry and cb.device:
             state = state.with_(device=cb.device)
@@ -424,7 +484,9 @@ class Engine:
             if moved_on and message_id is not None and message_id == walk.message_id:
                 # A second tap on a message we already moved on (double tap, or a retry after a
                 # crash): show where the walk is now instead of stepping twice.
-                return self._show_position(state, walk, lang, toast=None, status=ctx.status)
+                return self._show_position(
+                    state, walk, lang, toast=None, status=ctx.status, support=ctx.support
+                )
             walk = replace(
                 walk, position=walk.path.index(cb.fix), message_id=message_id or walk.message_id
             )
@@ -439,7 +501,7 @@ class Engine:
                 OutcomeRecord(state.user_id, cb.entry, cb.device, fix, Outcome.SOLVED, ctx.now)
             )
             new_state = state.with_(walk=None, pending_entry=None)
-            title = self.knowledge.fixes[fix].title[lang]
+            title = self._fix_title(fix, lang)
             text = Html(
                 self.locales.t(lang, "solved", fix=title)
                 + "\n\n"
@@ -453,19 +515,33 @@ class Engine:
                 toast=self.locales.t(lang, "toast.solved"),
             )
         if cb.action is Action.SHOW:
+            walk, skipped = self._settle(walk, -1)
             new_state = state.with_(walk=walk)
+            if walk.done:  # every fix of the walk was removed by a reload
+                reply = self._exhausted_reply(walk, lang, support=ctx.support)
+                return Result(new_state, (reply,), tuple(records))
             return Result(
                 new_state,
-                (self._fix_reply(new_state, walk, lang, edit=True, status=ctx.status),),
+                (
+                    self._fix_reply(
+                        new_state,
+                        walk,
+                        lang,
+                        edit=True,
+                        status=ctx.status,
+                        header=self._skipped_note(lang, skipped),
+                    ),
+                ),
                 tuple(records),
             )
         if cb.action is Action.BACK:
-            if walk.position == 0:
+            earlier = [i for i in range(walk.position) if walk.path[i] in self.knowledge.fixes]
+            if not earlier:
                 return Result(state.with_(walk=walk), toast=self.locales.t(lang, "toast.first"))
             records.append(
                 OutcomeRecord(state.user_id, cb.entry, cb.device, fix, Outcome.BACK, ctx.now)
             )
-            walk = replace(walk, position=walk.position - 1)
+            walk = replace(walk, position=earlier[-1])  # removed fixes are passed over
             new_state = state.with_(walk=walk)
             return Result(
                 new_state,
@@ -475,17 +551,27 @@ class Engine:
         records.append(
             OutcomeRecord(state.user_id, cb.entry, cb.device, fix, Outcome.NEXT, ctx.now)
         )
-        walk = replace(walk, position=walk.position + 1)
+        walk, skipped = self._settle(replace(walk, position=walk.position + 1), 1)
         if walk.done:
             records.append(
                 OutcomeRecord(state.user_id, cb.entry, cb.device, None, Outcome.EXHAUSTED, ctx.now)
             )
             new_state = state.with_(walk=walk)
-            return Result(new_state, (self._exhausted_reply(walk, lang),), tuple(records))
+            reply = self._exhausted_reply(walk, lang, support=ctx.support)
+            return Result(new_state, (reply,), tuple(records))
         new_state = state.with_(walk=walk)
         return Result(
             new_state,
-            (self._fix_reply(new_state, walk, lang, edit=True, status=ctx.status),),
+            (
+                self._fix_reply(
+                    new_state,
+                    walk,
+                    lang,
+                    edit=True,
+                    status=ctx.status,
+                    header=self._skipped_note(lang, skipped),
+                ),
+            ),
             tuple(records),
         )
 
@@ -496,19 +582,33 @@ class Engine:
         lang: str,
         toast: str | None,
         status: StatusReport | None = None,
+        support: bool = False,
     ) -> Result:
+        walk, skipped = self._settle(walk, 1)
+        if walk != state.walk:
+            state = state.with_(walk=walk)
         reply = (
-            self._exhausted_reply(walk, lang)
+            self._exhausted_reply(walk, lang, support=support)
             if walk.done
-            else self._fix_reply(state, walk, lang, edit=True, status=status)
+            else self._fix_reply(
+                state,
+                walk,
+                lang,
+                edit=True,
+                status=status,
+                header=self._skipped_note(lang, skipped),
+            )
         )
         return Result(state, (reply,), toast=toast)
 
-    def _exhausted_reply(self, walk: Walk, lang: str) -> Reply:
+    def _exhausted_reply(self, walk: Walk, lang: str, *, support: bool = False) -> Reply:
         url = self.knowledge.links["contact_support"][lang]
         rows: list[tuple[Button, ...]] = [
             (Button(self.locales.t(lang, "buttons.contact"), url=url),)
         ]
+        if support:  # a person in the support group can take over
+            talk = Callback(Action.HANDOVER, walk.entry, walk.device).encode()
+            rows.append((Button(self.locales.t(lang, "buttons.talk_to_person"), talk),))
         if walk.path:
             last = Callback(Action.SHOW, walk.entry, walk.device, walk.path[-1]).encode()
             rows.append(
@@ -520,6 +620,256 @@ class Engine:
             + topic_text(self.knowledge, lang, "prevention")
         )
         return Reply(text, tuple(rows), edit=True, anchor=True)
+
+    # ----------------------------------------------------------------- live edits (reload)
+
+    def _on_changed_tap(self, state: UserState, tap: Tap, ctx: Context) -> Result:
+        """A button that no longer validates: if it belongs to the walk in progress, go on.
+
+        A reload may remove the fix a walk is at, or its whole entry, while the user reads it.
+        The walk's own path (kept in its state) lets it carry on past removed fixes; a removed
+        entry ends the walk politely. Any other such button gets the stale-button answer.
+        """
+        lang = self.lang(state, ctx)
+        cb = parse(tap.data)
+        walk = state.walk
+        if (
+            cb is None
+            or cb.action not in WALK_ACTIONS
+            or walk is None
+            or (cb.entry, cb.device) != (walk.entry, walk.device)
+            or cb.fix not in walk.path
+        ):
+            return Result(state, toast=self.locales.t(lang, "stale_button"), alert=True)
+        if walk.entry not in self.knowledge.entries:
+            records = self._abandon(state, ctx)
+            rows = ((self._restart_button(lang),),)
+            text = self.locales.t(lang, "walk.entry_removed")
+            return Result(
+                state.with_(walk=None, pending_entry=None),
+                (Reply(text, rows, edit=True),),
+                records,
+            )
+        return self._on_walk_tap(state, cb, tap.message_id, ctx)
+
+    def _settle(self, walk: Walk, step: int) -> tuple[Walk, bool]:
+        """Move the walk off fixes a reload removed, towards `step` (1 or -1).
+
+        Return the walk and whether a removed fix was passed over. Going back past the first
+        fix turns forward again; going forward past the last one leaves the walk done.
+        """
+        fixes = self.knowledge.fixes
+        position = walk.position
+        while 0 <= position < len(walk.path) and walk.path[position] not in fixes:
+            position += step
+        if position < 0:
+            position = walk.position
+            while position < len(walk.path) and walk.path[position] not in fixes:
+                position += 1
+        return replace(walk, position=position), position != walk.position
+
+    def _skipped_note(self, lang: str, skipped: bool) -> Html | None:
+        return self.locales.t(lang, "walk.skipped") if skipped else None
+
+    def _fix_title(self, fix_id: str, lang: str) -> str:
+        fix = self.knowledge.fixes.get(fix_id)
+        return fix.title[lang] if fix is not None else self.locales.t(lang, "walk.removed_fix")
+
+    def _cmd_reload(self, state: UserState, arg: str, ctx: Context) -> Result:
+        if not ctx.is_admin:
+            return self._say(state, ctx, "unknown_command", command="reload")
+        return Result(state, effects=(Reload(self.lang(state, ctx)),))
+
+    def reloaded(self, lang: str) -> Reply:
+        """Report a successful reload (called on the new engine)."""
+        return Reply(
+            self.locales.t(
+                lang,
+                "reload.done",
+                entries=len(self.knowledge.entries),
+                fixes=len(self.knowledge.fixes),
+            )
+        )
+
+    def reload_refused(self, lang: str, problems: Sequence[str]) -> tuple[Reply, ...]:
+        """Report a refused reload: every problem, escaped, in messages Telegram accepts."""
+        head = self.locales.t(lang, "reload.refused", count=len(problems))
+        lines = [escape("• " + p[:500]) for p in problems]
+        messages: list[list[str]] = [[head]]
+        size = _utf16(head)
+        shown = 0
+        for line in lines:
+            if size + 1 + _utf16(line) > REPORT_LIMIT:
+                if len(messages) == REPORT_MESSAGES:
+                    break
+                messages.append([])
+                size = 0
+            messages[-1].append(line)
+            size += 1 + _utf16(line)
+            shown += 1
+        if shown < len(lines):
+            more = self.locales.t(lang, "reload.more", count=len(lines) - shown)
+            if size + 1 + _utf16(more) > REPORT_LIMIT:
+                messages[-1].pop()
+                more = self.locales.t(lang, "reload.more", count=len(lines) - shown + 1)
+            messages[-1].append(more)
+        return tuple(Reply(Html("\n".join(m))) for m in messages if m)
+
+    # ----------------------------------------------------------------- a person takes over
+
+    def _handed_over(self, state: UserState) -> bool:
+        return isinstance(state.extra.get(HANDOVER), dict)
+
+    def _handover_info(self, state: UserState, ctx: Context) -> tuple[str, str]:
+        """Return the language and name the handover was opened with (for group messages)."""
+        info: dict[str, Any] = state.extra.get(HANDOVER) or {}
+        lang = info.get("lang")
+        name = info.get("name")
+        return (
+            lang if lang in ("ja", "en") else self.lang(state, ctx),
+            name if isinstance(name, str) and name else _display_name(state, ctx),
+        )
+
+    def _on_operator_tap(self, state: UserState, cb: Callback, ctx: Context) -> Result:
+        lang = self.lang(state, ctx)
+        if cb.action is Action.FORGET:
+            effects: list[Effect] = []
+            if self._handed_over(state):
+                group_lang, name = self._handover_info(state, ctx)
+                text = self.locales.t(
+                    group_lang, "handover.group_ended_by_user", name=name, user_id=state.user_id
+                )
+                effects.append(ToSupport(text, from_user=False))
+            effects.append(Forget(self.locales.t(lang, "forget.done")))
+            return Result(UserState(state.user_id), effects=tuple(effects))
+        if cb.action is Action.KEEP:
+            return Result(state, (Reply(self.locales.t(lang, "forget.kept"), edit=True),))
+        assert cb.entry is not None and cb.device is not None
+        if not ctx.support:
+            return Result(state, toast=self.locales.t(lang, "handover.unavailable"), alert=True)
+        if self._handed_over(state):
+            return Result(state, toast=self.locales.t(lang, "handover.already"), alert=True)
+        name = _display_name(state, ctx)
+        info = {"since": ctx.now, "lang": lang, "name": name}
+        new_state = state.with_(extra={**state.extra, HANDOVER: info})
+        summary = self._handover_summary(state, cb.entry, cb.device, ctx, lang, name)
+        return Result(
+            new_state,
+            (Reply(self.locales.t(lang, "handover.started")),),
+            toast=self.locales.t(lang, "toast.handover"),
+            effects=(ToSupport(summary),),
+        )
+
+    def _handover_summary(
+        self, state: UserState, entry_id: str, device: Device, ctx: Context, lang: str, name: str
+    ) -> Html:
+        walk = state.walk
+        if walk is not None and (walk.entry, walk.device) == (entry_id, device):
+            tried: tuple[str, ...] = walk.path[: walk.position]
+        else:  # the button of an earlier exhausted walk: all of its fixes were tried
+            tried = self.knowledge.path_for(entry_id, device)
+        titles = tuple(
+            self.knowledge.fixes[f].title[lang] for f in tried if f in self.knowledge.fixes
+        )
+        entry = self.knowledge.entries.get(entry_id)
+        none = self.locales.t(lang, "handover.nothing")
+        words = state.extra.get(WORDS)
+        return self.locales.t(
+            lang,
+            "handover.summary",
+            name=name,
+            username=f"@{ctx.user_handle}" if ctx.user_handle else none,
+            user_id=state.user_id,
+            language=lang,
+            entry=entry.title[lang] if entry is not None else entry_id,
+            device=self.locales.t(lang, f"device.{device.value}"),
+            fixes=bullet_list(titles) if titles else none,
+            words=quote(words, WORDS_LIMIT) if isinstance(words, str) and words else none,
+        )
+
+    def _relay_to_support(self, state: UserState, event: Text | Attachment, ctx: Context) -> Result:
+        """While handed over, what the user sends goes to the support group."""
+        lang, name = self._handover_info(state, ctx)
+        if isinstance(event, Text):
+            text = event.text.strip()[:RELAY_LIMIT]
+            if not text:
+                return Result(state)
+            post = self.locales.t(
+                lang, "handover.from_user", name=name, user_id=state.user_id, text=text
+            )
+            return Result(state, effects=(ToSupport(post),))
+        post = self.locales.t(
+            lang, "handover.from_user_attachment", name=name, user_id=state.user_id
+        )
+        return Result(state, effects=(ToSupport(post, copy_incoming=True),))
+
+    def _cmd_done(self, state: UserState, arg: str, ctx: Context) -> Result:
+        if not self._handed_over(state):
+            return self._say(state, ctx, "handover.not_active")
+        group_lang, name = self._handover_info(state, ctx)
+        post = self.locales.t(
+            group_lang, "handover.group_ended_by_user", name=name, user_id=state.user_id
+        )
+        return Result(
+            _without_handover(state),
+            (Reply(self.locales.t(self.lang(state, ctx), "handover.ended_by_user")),),
+            effects=(ToSupport(post, from_user=False),),
+        )
+
+    def from_support(self, state: UserState, text: str | None, ctx: Context) -> Result:
+        """An operator replied in the support group: text, or None for a photo, a file…"""
+        lang, name = self._handover_info(state, ctx)
+        if not self._handed_over(state):
+            return self._support_closed(state, lang, name)
+        if text is None:
+            return Result(state, effects=(CopyToUser(),))
+        text = text.strip()[:RELAY_LIMIT]
+        if not text:
+            return Result(state)
+        return Result(state, (Reply(self.locales.t(lang, "handover.from_support", text=text)),))
+
+    def support_done(self, state: UserState, ctx: Context) -> Result:
+        """An operator ended the handover with /done."""
+        lang, name = self._handover_info(state, ctx)
+        if not self._handed_over(state):
+            return self._support_closed(state, lang, name)
+        post = self.locales.t(
+            lang, "handover.group_ended_by_support", name=name, user_id=state.user_id
+        )
+        return Result(
+            _without_handover(state),
+            (Reply(self.locales.t(lang, "handover.ended_by_support")),),
+            effects=(ToSupport(post, reply_to_incoming=True, from_user=False),),
+        )
+
+    def support_unreachable(self, state: UserState, ctx: Context) -> Result:
+        """The support group could not be reached: end the handover, point to Apple."""
+        lang, _ = self._handover_info(state, ctx)
+        url = self.knowledge.links["contact_support"][lang]
+        rows = ((Button(self.locales.t(lang, "buttons.contact"), url=url),),)
+        text = self.locales.t(lang, "handover.unreachable")
+        return Result(_without_handover(state), (Reply(text, rows),))
+
+    def support_undelivered(self, state: UserState, ctx: Context) -> Html:
+        """Return the group notice that an operator's answer could not reach the user."""
+        lang, name = self._handover_info(state, ctx)
+        return self.locales.t(lang, "handover.undelivered", name=name, user_id=state.user_id)
+
+    def _support_closed(self, state: UserState, lang: str, name: str) -> Result:
+        post = self.locales.t(lang, "handover.group_closed", name=name, user_id=state.user_id)
+        return Result(state, effects=(ToSupport(post, reply_to_incoming=True, from_user=False),))
+
+    # ----------------------------------------------------------------- privacy
+
+    def _cmd_forget(self, state: UserState, arg: str, ctx: Context) -> Result:
+        lang = self.lang(state, ctx)
+        rows: Keyboard = (
+            (
+                Button(self.locales.t(lang, "buttons.forget"), Callback(Action.FORGET).encode()),
+                Button(self.locales.t(lang, "buttons.keep"), Callback(Action.KEEP).encode()),
+            ),
+        )
+        return Result(state, (Reply(self.locales.t(lang, "forget.ask"), rows),))
 
     # ----------------------------------------------------------------- commands
 
@@ -564,7 +914,11 @@ class Engine:
         lang = self.lang(state, ctx)
         records = self._abandon(state, ctx)
         new_state = state.with_(walk=None, pending_entry=None)
-        return Result(new_state, (Reply(self.locales.t(lang, "restart"), edit=edit),), records)
+        reply = Reply(self.locales.t(lang, "restart"), edit=edit)
+        if self._handed_over(state):  # starting over also ends a conversation with a person
+            ended = self._cmd_done(new_state, "", ctx)
+            return replace(ended, replies=(reply,), records=records)
+        return Result(new_state, (reply,), records)
 
     # ----------------------------------------------------------------- live Apple status
 
@@ -693,5 +1047,21 @@ _COMMAND_HANDLERS: dict[str, CommandHandler] = {
     "reset": Engine._cmd_reset,
     "lang": Engine._cmd_lang,
     "device": Engine._cmd_device,
+    "reload": Engine._cmd_reload,  # admins only
+    "done": Engine._cmd_done,
+    "forget": Engine._cmd_forget,
     "stats": Engine._cmd_stats,
 }
+
+
+def _without_handover(state: UserState) -> UserState:
+    return state.with_(extra={k: v for k, v in state.extra.items() if k != HANDOVER})
+
+
+def _display_name(state: UserState, ctx: Context) -> str:
+    return ctx.user_name.strip()[:64] or f"#{state.user_id}"
+
+
+def _utf16(text: str) -> int:
+    """Return the length Telegram counts: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2

@@ -81,7 +81,23 @@ MIGRATIONS: tuple[Migration, ...] = (
             created_at REAL NOT NULL
         )""",
     ),
+    # 5: which posts in the support group belong to which user (a person took over), so that
+    # an operator's reply to any of them reaches that user, also after a restart.
+    (
+        """CREATE TABLE support_messages (
+            chat_id INTEGER NOT NULL,
+            message_id INTEGER NOT NULL,
+            user_id INTEGER NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+            at REAL NOT NULL,
+            PRIMARY KEY (chat_id, message_id)
+        )""",
+        "CREATE INDEX support_messages_user_id ON support_messages (user_id)",
+        "CREATE INDEX support_messages_at ON support_messages (at)",
+    ),
 )
+# Every table stores something about a user in a `user_id` column, which is how forget() finds
+# it, except these (tests/test_store.py checks that every new table is one or the other).
+USER_FREE_TABLES = frozenset({"schema_version"})
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -141,6 +157,18 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def unsubscribe(self, sub: Subscription) -> bool:
         """Drop this subscription unless the user has made a newer one; return whether dropped."""
+
+    # Posts in the support group (a person took over): which user each one is about.
+
+    @abc.abstractmethod
+    async def link_support_message(
+        self, chat_id: int, message_id: int, user_id: int, at: float
+    ) -> None:
+        """Remember that this group post is about this user (the user's state must exist)."""
+
+    @abc.abstractmethod
+    async def support_user(self, chat_id: int, message_id: int) -> int | None:
+        """Return the user a group post is about, or None for a post we do not know."""
 
     @abc.abstractmethod
     async def user_count(self) -> int:
@@ -330,11 +358,19 @@ class SqliteStore(Store):
         return _queries(rows)
 
     async def forget(self, user_id: int) -> None:
-        """Delete everything stored about the user."""
+        """Delete everything stored about the user: their rows in every table with a user_id."""
         async with self._transaction() as db:
-            await db.execute("DELETE FROM history WHERE user_id = ?", (user_id,))
-            await db.execute("DELETE FROM unmatched WHERE user_id = ?", (user_id,))
-            await db.execute("DELETE FROM status_subscriptions WHERE user_id = ?", (user_id,))
+            tables = [
+                name
+                for (name,) in await db.execute_fetchall(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+                )
+                if name not in USER_FREE_TABLES and name != "users"
+            ]
+            for table in tables:  # the names come from the schema itself, not from input
+                columns = await db.execute_fetchall(f'PRAGMA table_info("{table}")')
+                if any(column[1] == "user_id" for column in columns):
+                    await db.execute(f'DELETE FROM "{table}" WHERE user_id = ?', (user_id,))
             await db.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
 
     async def prune(self, older_than: float) -> int:
@@ -343,6 +379,8 @@ class SqliteStore(Store):
             cursor = await db.execute("DELETE FROM history WHERE at < ?", (older_than,))
             # Kept questions are the users' own words: they go with the history (not counted).
             await db.execute("DELETE FROM unmatched WHERE at < ?", (older_than,))
+            # Links of old support posts go too: a reply to such a post is then ignored.
+            await db.execute("DELETE FROM support_messages WHERE at < ?", (older_than,))
             return cursor.rowcount
 
     async def subscribe(self, sub: Subscription) -> None:
@@ -374,6 +412,26 @@ class SqliteStore(Store):
                 (sub.user_id, sub.created_at),
             )
             return cursor.rowcount > 0
+
+    async def link_support_message(
+        self, chat_id: int, message_id: int, user_id: int, at: float
+    ) -> None:
+        """Remember that this group post is about this user (the user's state must exist)."""
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO support_messages (chat_id, message_id, user_id, at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (chat_id, message_id)"
+                " DO UPDATE SET user_id = excluded.user_id, at = excluded.at",
+                (chat_id, message_id, user_id, at),
+            )
+
+    async def support_user(self, chat_id: int, message_id: int) -> int | None:
+        """Return the user a group post is about, or None for a post we do not know."""
+        rows = await self._rows(
+            "SELECT user_id FROM support_messages WHERE chat_id = ? AND message_id = ?",
+            (chat_id, message_id),
+        )
+        return int(rows[0][0]) if rows else None
 
     async def user_count(self) -> int:
         """Return how many users have a stored state."""
@@ -439,6 +497,7 @@ class MemoryStore(Store):
         self._history: list[tuple[int, str, str, str | None, str, float]] = []
         self._subscriptions: dict[int, tuple[int, int, str, str, str, str, float]] = {}
         self._unmatched: dict[tuple[int, float], tuple[int, str, str, str | None, float]] = {}
+        self._support: dict[tuple[int, int], tuple[int, float]] = {}  # post -> (user, at)
 
     async def load(self, user_id: int) -> UserState:
         """Return the user's state, or a fresh one for an unknown user."""
@@ -486,6 +545,7 @@ class MemoryStore(Store):
         self._history = [h for h in self._history if h[0] != user_id]
         self._subscriptions.pop(user_id, None)
         self._unmatched = {k: q for k, q in self._unmatched.items() if k[0] != user_id}
+        self._support = {k: v for k, v in self._support.items() if v[0] != user_id}
 
     async def prune(self, older_than: float) -> int:
         """Delete history lines before `older_than`; return how many were deleted."""
@@ -494,6 +554,7 @@ class MemoryStore(Store):
         self._history = kept
         # Kept questions are the users' own words: they go with the history (not counted).
         self._unmatched = {k: q for k, q in self._unmatched.items() if q[4] >= older_than}
+        self._support = {k: v for k, v in self._support.items() if v[1] >= older_than}
         return deleted
 
     async def subscribe(self, sub: Subscription) -> None:
@@ -511,6 +572,17 @@ class MemoryStore(Store):
             return False
         del self._subscriptions[sub.user_id]
         return True
+
+    async def link_support_message(
+        self, chat_id: int, message_id: int, user_id: int, at: float
+    ) -> None:
+        """Remember that this group post is about this user (the user's state must exist)."""
+        self._support[(chat_id, message_id)] = (user_id, at)
+
+    async def support_user(self, chat_id: int, message_id: int) -> int | None:
+        """Return the user a group post is about, or None for a post we do not know."""
+        link = self._support.get((chat_id, message_id))
+        return None if link is None else link[0]
 
     async def user_count(self) -> int:
         """Return how many users have a stored state."""

@@ -11,7 +11,8 @@ import datetime as dtm
 import logging
 import time
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -22,29 +23,38 @@ from telegram import (
     InputFile,
     LinkPreviewOptions,
     Message,
+    ReplyParameters,
     Update,
 )
-from telegram.constants import ParseMode
+from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, TypeHandler
 
+from bot.config import DEFAULT_HISTORY_DAYS
 from bot.engine import (
     Attachment,
     Command,
     Context,
+    CopyToUser,
     Effect,
     Engine,
     Event,
+    Forget,
     Keyboard,
     RecordUnmatched,
+    Reload,
     Reply,
     Result,
     ShowStats,
     Subscribe,
     Tap,
     Text,
+    ToSupport,
 )
+from bot.errors import KnowledgeError
+from bot.i18n import pick_lang
 from bot.learning import WINDOW_DAYS, learned_orders
+from bot.live import LiveEngine
 from bot.state import UserState
 from bot.stats import DAY, build_report, fixes_in_order, render_report
 from bot.status import StatusFeed, StatusReport, Subscription, Verdict, verdict
@@ -58,6 +68,8 @@ MAX_RETRY_WAIT = 60.0  # seconds: a longer flood wait is not waited out inside o
 LEARN_EVERY = 50  # new history lines before the learned fix order is recomputed…
 LEARN_INTERVAL = 60.0  # …at most once per this many seconds
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+DAY_SECONDS = 86400.0
+PRUNE_JOB = "prune-history"
 
 
 class PerUserProcessor(BaseUpdateProcessor):
@@ -65,17 +77,28 @@ class PerUserProcessor(BaseUpdateProcessor):
 
     def __init__(self, max_concurrent_updates: int = 256) -> None:
         super().__init__(max_concurrent_updates)
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._locks: dict[int, tuple[asyncio.Lock, list[int]]] = {}  # key -> (lock, [users])
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        key = _user_key(update)
-        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with self.exclusive(_user_key(update)):
+            await coroutine
+
+    @asynccontextmanager
+    async def exclusive(self, key: int) -> AsyncIterator[None]:
+        """Hold the lock of `key`'s updates (also for work on a user's state from elsewhere)."""
+        entry = self._locks.get(key)
+        if entry is None:
+            entry = self._locks[key] = (asyncio.Lock(), [0])
+        lock, users = entry
+        users[0] += 1
         try:
             async with lock:
-                await coroutine
+                yield
         finally:
-            # Drop the lock once nobody waits on it, so memory does not grow with users.
-            if not lock.locked() and self._locks.get(key) is lock:
+            # Drop the lock once nobody holds or waits for it, so memory does not grow with
+            # users (counted: a released lock looks free before its next waiter has woken).
+            users[0] -= 1
+            if users[0] == 0 and self._locks.get(key) is entry:
                 del self._locks[key]
 
     async def initialize(self) -> None:
@@ -87,6 +110,9 @@ class PerUserProcessor(BaseUpdateProcessor):
 
 def _user_key(update: object) -> int:
     if isinstance(update, Update):
+        chat = update.effective_chat
+        if chat is not None and chat.type != ChatType.PRIVATE:
+            return chat.id  # a group's updates one at a time, apart from its members' chats
         if update.effective_user is not None:
             return update.effective_user.id
         if update.effective_chat is not None:
@@ -182,9 +208,11 @@ def _edit_impossible(exc: BadRequest) -> bool:
 class TelegramAdapter:
     """Glue between python-telegram-bot and the engine and store."""
 
-    engine: Engine
+    live: LiveEngine  # the engine in use, swapped by /reload and SIGHUP
     store: Store
     admin_ids: frozenset[int] = frozenset()
+    support_chat_id: int | None = None  # the operators' group (SUPPORT_CHAT_ID)
+    history_days: int = DEFAULT_HISTORY_DAYS  # history older than this is pruned daily
     status: StatusFeed | None = None  # Apple's System Status feed; None: live status off
     learning: bool = False  # order fixes by their observed solve rate (bot/learning.py)
     _learned_for: Engine | None = None  # the engine that holds the current learned order
@@ -192,16 +220,29 @@ class TelegramAdapter:
     _new_outcomes: int = 0
     _learning_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
+    @property
+    def engine(self) -> Engine:
+        """Return the engine in use."""
+        return self.live.engine
+
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Handle one update end to end."""
         event = to_event(update)
         user = update.effective_user
         chat = update.effective_chat
+        if chat is not None and chat.type != ChatType.PRIVATE:
+            await self._on_group_update(update, context)
+            return
         if event is None or user is None or chat is None:
             return
         state = await self.store.load(user.id)
         ctx = Context(
-            now=time.time(), language_code=user.language_code, is_admin=user.id in self.admin_ids
+            now=time.time(),
+            language_code=user.language_code,
+            is_admin=user.id in self.admin_ids,
+            support=self.support_chat_id is not None,
+            user_name=user.full_name,
+            user_handle=user.username or "",
         )
         if self.learning and self._learned_for is not self.engine:  # first update, or reloaded
             await self.refresh_learning()
@@ -316,6 +357,125 @@ class TelegramAdapter:
         except RetryAfter:
             logger.warning("flood limit persisted; a reply to chat %s was dropped", chat_id)
         return None
+
+    # ----------------------------------------------------------------- groups and operators
+
+    async def _on_group_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Serve the support group; in any other group only point to a private chat."""
+        chat = update.effective_chat
+        assert chat is not None
+        query = update.callback_query
+        if query is not None:  # our group posts have no buttons: just stop the spinner
+            await self._answer(query.answer, Result(UserState(0)))
+            return
+        message = update.message
+        sender = update.effective_user
+        if message is None or sender is None or sender.is_bot:
+            return
+        if chat.id != self.support_chat_id:
+            await self._point_to_private_chat(context, message)
+            return
+        replied = message.reply_to_message
+        if replied is None:  # the operators talking among themselves
+            return
+        user_id = await self.store.support_user(chat.id, replied.message_id)
+        if user_id is None:
+            return
+        processor = context.application.update_processor
+        exclusive: AbstractAsyncContextManager[None] = (
+            processor.exclusive(user_id)
+            if isinstance(processor, PerUserProcessor)
+            else nullcontext()
+        )
+        async with exclusive:  # the user's own updates wait, and so do we for them
+            await self._on_operator_message(update, context, message, user_id)
+
+    async def _on_operator_message(
+        self,
+        update: Update,
+        context: ContextTypes.DEFAULT_TYPE,
+        message: Message,
+        user_id: int,
+    ) -> None:
+        """Deliver an operator's reply to the user, or end the handover on /done."""
+        engine = self.engine
+        state = await self.store.load(user_id)
+        ctx = Context(now=time.time(), support=True)
+        event = to_event(update)
+        if isinstance(event, Command) and event.name.lower() == "done":
+            result = engine.support_done(state, ctx)
+        else:
+            result = engine.from_support(state, message.text, ctx)
+        await self.store.save(result.state, result.records)
+        undelivered = False
+        for reply in result.replies:
+            if await self._deliver(context, user_id, reply, None) is None:
+                undelivered = True
+        for effect in result.effects:
+            await self._apply(effect, update, context, result.state)
+        if undelivered:
+            await self._post_to_support(
+                context, engine.support_undelivered(result.state, ctx), user_id, message
+            )
+
+    async def _post_to_support(
+        self,
+        context: ContextTypes.DEFAULT_TYPE,
+        text: str,
+        user_id: int,
+        reply_to: Message | None = None,
+    ) -> Message:
+        """Post to the support group and link the post to the user (raises TelegramError)."""
+        chat_id = self.support_chat_id
+        if chat_id is None:
+            raise TelegramError("SUPPORT_CHAT_ID is not set")
+        parameters = None
+        if reply_to is not None and reply_to.chat.id == chat_id:
+            parameters = ReplyParameters(reply_to.message_id, allow_sending_without_reply=True)
+        sent = await with_retry(
+            lambda: context.bot.send_message(
+                chat_id,
+                text,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=NO_PREVIEW,
+                reply_parameters=parameters,
+            )
+        )
+        await self.store.link_support_message(chat_id, sent.message_id, user_id, time.time())
+        return sent
+
+    async def _point_to_private_chat(
+        self, context: ContextTypes.DEFAULT_TYPE, message: Message
+    ) -> None:
+        """Answer a command addressed to us in a group we do not serve; ignore the rest."""
+        text = message.text or ""
+        if not text.startswith("/"):
+            return
+        target = text.split(maxsplit=1)[0].partition("@")[2]
+        if target and target.lower() != (context.bot.username or "").lower():
+            return  # a command for another bot
+        # The operators' way to learn their group's id for SUPPORT_CHAT_ID.
+        logger.info(
+            "update from group %s (%s), which is not SUPPORT_CHAT_ID",
+            message.chat.id,
+            message.chat.title,
+        )
+        lang = pick_lang(None, message.from_user.language_code if message.from_user else None)
+        reply = self.engine.locales.t(lang, "group.private_only", bot=context.bot.username)
+        try:
+            await with_retry(
+                lambda: message.reply_text(
+                    reply, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
+                )
+            )
+        except TelegramError as exc:
+            logger.info("cannot answer in group %s: %s", message.chat.id, exc)
+
+    async def prune(self, context: ContextTypes.DEFAULT_TYPE | None = None) -> None:
+        """Delete history older than BOT_HISTORY_DAYS (run at start-up, then daily)."""
+        cutoff = time.time() - self.history_days * DAY_SECONDS
+        deleted = await self.store.prune(cutoff)
+        logger.info("pruned %d history line(s) older than %d days", deleted, self.history_days)
 
     # ----------------------------------------------------------------- live Apple status
 
@@ -457,6 +617,144 @@ EFFECT_HANDLERS[ShowStats] = _show_stats
 EFFECT_HANDLERS[RecordUnmatched] = _record_unmatched
 
 
+# ---------------------------------------------------------------- operators: reload, handover
+
+
+async def _reload(
+    adapter: TelegramAdapter,
+    effect: Reload,
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    state: UserState,
+) -> None:
+    """Reload knowledge/ and locales/ for an admin; report the outcome or every problem."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    why = f"/reload by {state.user_id}"
+    problems = await reload_content(adapter.live, context.application, why)
+    if problems is None:
+        replies: tuple[Reply, ...] = (adapter.engine.reloaded(effect.lang),)
+    else:
+        replies = adapter.engine.reload_refused(effect.lang, problems)
+    for reply in replies:
+        await adapter._deliver(context, chat.id, reply, None)
+
+
+async def reload_content(
+    live: LiveEngine, app: Application[Any, Any, Any, Any, Any, Any], why: str
+) -> list[str] | None:
+    """Reload the content; return None when swapped in, else the problems (old one kept)."""
+    try:
+        engine = await live.reload()
+    except KnowledgeError as exc:
+        problems = [str(p) for p in exc.problems]
+    except Exception as exc:  # a bug in loading must not take the running bot down
+        logger.exception("%s: reload failed", why)
+        problems = [f"{type(exc).__name__}: {exc}"]
+    else:
+        knowledge = engine.knowledge
+        logger.info(
+            "%s: reloaded %d entries and %d fixes",
+            why,
+            len(knowledge.entries),
+            len(knowledge.fixes),
+        )
+        await register_commands(app, engine)  # the menu's texts may have changed
+        return None
+    logger.error("%s: refused, still using the previous knowledge:", why)
+    for problem in problems:
+        logger.error("  %s", problem)
+    return problems
+
+
+_RELOADS: set[asyncio.Task[Any]] = set()  # reloads running in the background (SIGHUP)
+
+
+def reload_in_background(live: LiveEngine, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Start a reload from a signal handler (SIGHUP); its outcome goes to the log."""
+    task = asyncio.get_running_loop().create_task(reload_content(live, app, "SIGHUP"))
+    _RELOADS.add(task)
+    task.add_done_callback(_RELOADS.discard)
+
+
+async def _to_support(
+    adapter: TelegramAdapter,
+    effect: ToSupport,
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    state: UserState,
+) -> None:
+    """Post to the support group (and copy the user's photo or file there)."""
+    incoming = update.message
+    try:
+        await adapter._post_to_support(
+            context, effect.text, state.user_id, incoming if effect.reply_to_incoming else None
+        )
+        if effect.copy_incoming and incoming is not None and adapter.support_chat_id is not None:
+            chat_id = adapter.support_chat_id
+            copied = await with_retry(
+                lambda: context.bot.copy_message(chat_id, incoming.chat.id, incoming.message_id)
+            )
+            await adapter.store.link_support_message(
+                chat_id, copied.message_id, state.user_id, time.time()
+            )
+    except TelegramError as exc:
+        logger.warning("support group %s unreachable: %s", adapter.support_chat_id, exc)
+        if not effect.from_user:
+            return
+        # The user's own update is being handled (their lock is held): change their state here.
+        current = await adapter.store.load(state.user_id)
+        result = adapter.engine.support_unreachable(current, Context(now=time.time()))
+        await adapter.store.save(result.state, result.records)
+        for reply in result.replies:
+            await adapter._deliver(context, state.user_id, reply, None)
+
+
+async def _copy_to_user(
+    adapter: TelegramAdapter,
+    effect: CopyToUser,
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    state: UserState,
+) -> None:
+    """Copy an operator's photo or file to the user; tell the group if it cannot arrive."""
+    incoming = update.message
+    if incoming is None:
+        return
+    try:
+        await with_retry(
+            lambda: context.bot.copy_message(state.user_id, incoming.chat.id, incoming.message_id)
+        )
+    except (Forbidden, BadRequest) as exc:
+        logger.info("cannot copy to user %s: %s", state.user_id, exc.message)
+        notice = adapter.engine.support_undelivered(state, Context(now=time.time()))
+        await adapter._post_to_support(context, notice, state.user_id, incoming)
+
+
+async def _forget(
+    adapter: TelegramAdapter,
+    effect: Forget,
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    state: UserState,
+) -> None:
+    """Delete everything stored about the user, then say so in place of the question."""
+    await adapter.store.forget(state.user_id)
+    logger.info("user %s: deleted everything stored about them (/forget)", state.user_id)
+    chat = update.effective_chat
+    query = update.callback_query
+    if chat is not None:
+        tapped = query.message.message_id if query and query.message else None
+        await adapter._deliver(context, chat.id, Reply(effect.notice, edit=True), tapped)
+
+
+EFFECT_HANDLERS[Reload] = _reload
+EFFECT_HANDLERS[ToSupport] = _to_support
+EFFECT_HANDLERS[CopyToUser] = _copy_to_user
+EFFECT_HANDLERS[Forget] = _forget
+
+
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log anything unexpected with its traceback; the bot keeps running."""
     if isinstance(context.error, NetworkError) and not isinstance(context.error, BadRequest):
@@ -485,15 +783,26 @@ def build_application(
     token: str,
     base_url: str,
     base_file_url: str,
-    engine: Engine,
+    live: LiveEngine,
     store: Store,
     admin_ids: frozenset[int] = frozenset(),
     learning: bool = True,
     status: StatusFeed | None = None,
     status_poll_seconds: float = 60.0,
+    *,
+    support_chat_id: int | None = None,
+    history_days: int = DEFAULT_HISTORY_DAYS,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """Assemble the python-telegram-bot Application around our adapter."""
-    adapter = TelegramAdapter(engine, store, admin_ids, learning=learning, status=status)
+    adapter = TelegramAdapter(
+        live,
+        store,
+        admin_ids,
+        support_chat_id=support_chat_id,
+        history_days=history_days,
+        learning=learning,
+        status=status,
+    )
 
     app = (
         Application.builder()
@@ -516,6 +825,10 @@ def build_application(
                 first=status_poll_seconds,
                 name="apple-status",
             )
+    if app.job_queue is None:
+        logger.warning("no JobQueue (python-telegram-bot[job-queue]): history is not pruned")
+    else:  # daily; serve() runs it once at start-up too
+        app.job_queue.run_repeating(adapter.prune, interval=DAY_SECONDS, name=PRUNE_JOB)
     return app
 
 
@@ -526,6 +839,9 @@ async def serve(
     async with app:
         await register_commands(app, engine)
         await app.start()
+        if app.job_queue is not None:  # APScheduler cannot start a repeating job right away
+            for job in app.job_queue.get_jobs_by_name(PRUNE_JOB):
+                await job.run(app)  # the daily prune, once now at start-up
         assert app.updater is not None
         await app.updater.start_polling(allowed_updates=["message", "callback_query"])
         logger.info("bot started, polling for updates")

@@ -78,3 +78,29 @@ def test_learning_switch(value: str, expected: bool) -> None:
 def test_learning_switch_names_itself_when_wrong() -> None:
     with pytest.raises(ConfigError, match="BOT_LEARNING must be on or off"):
         Settings.from_env({"BOT_LEARNING": "sometimes"}, need_token=False)
+
+
+def test_support_group_and_history_days() -> None:
+    defaults = Settings.from_env({}, need_token=False)
+    assert defaults.support_chat_id is None and defaults.history_days == 90
+    settings = Settings.from_env(
+        {"SUPPORT_CHAT_ID": " -1001234567890 ", "BOT_HISTORY_DAYS": "30"}, need_token=False
+    )
+    assert settings.support_chat_id == -1001234567890 and settings.history_days == 30
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SUPPORT_CHAT_ID": "@operators"}, "SUPPORT_CHAT_ID must be the numeric id"),
+        ({"SUPPORT_CHAT_ID": "0"}, "SUPPORT_CHAT_ID"),
+        ({"SUPPORT_CHAT_ID": "-1.5"}, "SUPPORT_CHAT_ID"),
+        ({"BOT_HISTORY_DAYS": "0"}, "BOT_HISTORY_DAYS must be a whole number of days"),
+        ({"BOT_HISTORY_DAYS": "-3"}, "BOT_HISTORY_DAYS"),
+        ({"BOT_HISTORY_DAYS": "2.5"}, "BOT_HISTORY_DAYS"),
+        ({"BOT_HISTORY_DAYS": "٣"}, "BOT_HISTORY_DAYS"),
+    ],
+)
+def test_operator_settings_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env, need_token=False)

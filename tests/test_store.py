@@ -447,3 +447,51 @@ async def test_sqlite_skips_subscriptions_it_cannot_read(db_path: Path) -> None:
         db.execute("UPDATE status_subscriptions SET services = '{broken' WHERE user_id = 2")
     async with await SqliteStore.open(db_path) as store:
         assert await store.subscriptions() == [subscription(3, 3.0)]
+
+
+# Posts in the support group, linked to users (a person took over).
+
+
+async def test_support_posts_are_linked_forgotten_and_pruned(store: Store) -> None:
+    for user in (1, 2):
+        await store.save(UserState(user))
+    await store.link_support_message(-100, 10, 1, 5.0)
+    await store.link_support_message(-100, 11, 1, 50.0)
+    await store.link_support_message(-100, 12, 2, 50.0)
+    await store.link_support_message(-200, 10, 2, 50.0)  # another chat, same message id
+    assert await store.support_user(-100, 10) == 1
+    assert await store.support_user(-200, 10) == 2
+    assert await store.support_user(-100, 99) is None
+    await store.prune(20.0)
+    assert await store.support_user(-100, 10) is None
+    assert await store.support_user(-100, 11) == 1
+    await store.forget(1)
+    assert await store.support_user(-100, 11) is None
+    assert await store.support_user(-100, 12) == 2
+
+
+async def test_sqlite_forget_empties_every_table_about_the_user(db_path: Path) -> None:
+    from bot.store import USER_FREE_TABLES
+
+    # A table someone adds later, without a foreign key: forget() still finds it.
+    future: tuple[str, ...] = ("CREATE TABLE future_notes (user_id INTEGER, note TEXT)",)
+    async with await SqliteStore.open(db_path, migrations=(*MIGRATIONS, future)) as store:
+        for user in (1, 2):
+            await store.save(full_state(user), [record(user, 1.0)])
+            await store.link_support_message(-100, user, user, 1.0)
+    with closing(sqlite3.connect(db_path)) as db, db:
+        db.execute("INSERT INTO future_notes VALUES (1, 'a'), (2, 'b')")
+    async with await SqliteStore.open(db_path, migrations=(*MIGRATIONS, future)) as store:
+        await store.forget(1)
+    with closing(sqlite3.connect(db_path)) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            columns = [c[1] for c in db.execute(f'PRAGMA table_info("{table}")')]
+            if table in USER_FREE_TABLES:
+                continue
+            # Every other table says whose data it holds, so that forget() can find it.
+            assert "user_id" in columns, f"table {table} needs a user_id column"
+            left = db.execute(f'SELECT count(*) FROM "{table}" WHERE user_id = 1').fetchone()
+            assert left == (0,), table
+        assert db.execute("SELECT count(*) FROM future_notes").fetchone() == (1,)
+        assert db.execute("SELECT count(*) FROM history").fetchone() == (1,)
