@@ -112,32 +112,14 @@ def parse(data: str | None) -> Callback | None:
 
 def decode(data: str | None, knowledge: Knowledge) -> Callback | None:
     """Parse and validate callback data; return None for anything forged, stale or malformed."""
-    if not data or len(data.encode("utf-8", "replace")) > MAX_BYTES:
+    cb = parse(data)
+    if cb is None:
         return None
-    head, *rest = data.split(_SEP)
-    try:
-        action = Action(head)
-    except ValueError:
+    if cb.entry is not None and cb.entry not in knowledge.entries:
         return None
-    shape = _SHAPES[action]
-    if len(rest) != len(shape):
-        return None
-    values = dict(zip(shape, rest, strict=True))
-    device = None
-    if "device" in values:
-        device = _CODE_DEVICES.get(values["device"])
-        if device is None:
+    if cb.fix is not None:
+        if cb.fix not in knowledge.fixes or cb.entry is None or cb.device is None:
             return None
-    entry = values.get("entry")
-    if entry is not None and entry not in knowledge.entries:
-        return None
-    fix = values.get("fix")
-    if fix is not None:
-        if fix not in knowledge.fixes or entry is None or device is None:
+        if cb.fix not in knowledge.path_for(cb.entry, cb.device):
             return None
-        if fix not in knowledge.path_for(entry, device):
-            return None
-    lang = values.get("lang")
-    if lang is not None and lang not in ("ja", "en"):
-        return None
-    return Callback(action, entry, device, fix, lang)
+    return cb
