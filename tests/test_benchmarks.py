@@ -1,0 +1,86 @@
+"""The benchmarks run at their smoke size and write results of the documented shape (no timing)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import bench_match
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_benchmark(name: str, out: Path, timeout: float = 120.0) -> dict[str, Any]:
+    """Run `python -m benchmarks.<name> --smoke` in its own process; return its JSON."""
+    done = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{name}", "--smoke", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "| goal |" in done.stdout  # the printed tables
+    result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    assert result["benchmark"] == name
+    assert result["smoke"] is True
+    assert {"date", "nproc", "cpu", "python"} <= set(result["machine"])
+    for item in result["goals"]:
+        assert set(item) == {"goal", "value", "limit", "met"}
+        assert isinstance(item["met"], bool)
+    return result
+
+
+def test_bench_match_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "match.json"
+    assert bench_match.main(["--smoke", "--out", str(out)]) == 0
+    assert "| ours |" in capsys.readouterr().out
+    result = json.loads(out.read_text(encoding="utf-8"))
+    matchers = {row["matcher"]: row for row in result["accuracy"]}
+    assert set(matchers) == {"ours", "difflib", "wratio"}
+    for row in matchers.values():
+        assert row["matched"] + row["wrong"] + row["asked"] + row["missed"] == row["positives"]
+        assert row["rejected"] + row["taken"] == row["negatives"]
+        assert 0 <= row["accuracy"] <= 1
+    assert isinstance(matchers["difflib"]["threshold"], float)
+    sizes = [row["entries"] for row in result["latency"]]
+    assert sizes[0] < sizes[-1]  # the real knowledge base, then a generated larger one
+    for row in result["latency"]:
+        assert {"p50_ms", "p99_ms", "n"} <= set(row["ours_single"])
+        assert row["ours_batch"]["per_query_ms"] > 0
+        assert row["ours_vs_difflib"]["speedup_p50"] > 0
+
+
+@pytest.mark.slow
+def test_bench_bot(tmp_path: Path) -> None:
+    result = run_benchmark("bench_bot", tmp_path / "bot.json")
+    assert {run["kind"] for run in result["runs"]} == {"ours", "bare"}
+    for run in result["runs"]:
+        assert run["exit_code"] == 0
+        for phase in ("paste", "tap"):
+            assert run[phase]["replied"] == run[phase]["updates"] == result["users"]
+            assert {"p50_ms", "p99_ms"} <= set(run[phase]["latency"])
+        assert run["tap"]["answer_latency"]["n"] == result["users"]
+    assert set(result["summary"]["ratio"]) == {"paste", "tap"}
+
+
+@pytest.mark.slow
+def test_bench_footprint(tmp_path: Path) -> None:
+    result = run_benchmark("bench_footprint", tmp_path / "footprint.json")
+    assert result["startup"]["median_s"] > 0
+    assert set(result["startup"]["breakdown_median_s"]) == {
+        "imports_s",
+        "load_content_s",
+        "index_build_s",
+    }
+    users = result["growth_users"]
+    assert [row["users"] for row in users] == sorted(row["users"] for row in users)
+    assert users[-1]["users"] > 0 and users[-1]["bytes_per_user"] > 0
+    for row in [*users, *result["growth_kb"]]:
+        assert row["exit_code"] == 0
+        assert row["peak_rss_mb"] >= row["rss_idle_mb"] > 0
