@@ -13,9 +13,12 @@ Both are separate processes long-polling the same kind of local fake Bot API
 Measured per phase: updates per second (users / from the first push to the last reply), and
 per update the time from being pushed (offered to getUpdates) to its reply (sendMessage or
 editMessageText to that chat) reaching the fake; for taps also to the answerCallbackQuery.
-Runs alternate ours, bare, ours, bare… so that a busy machine slows both alike; the ratio is
-the median of the per-repeat ratios. CPU seconds of the bot and of this process (the fake) show
-which side was the limit.
+The bare application gets the same number of concurrent updates and Bot API connections as
+ours (bot.telegram.CONCURRENT_UPDATES, CONNECTION_POOL_SIZE), so that the ratio is the cost of
+our code alone; once per run of the benchmark it also runs with PTB's defaults (256 concurrent
+updates, 256 connections), for comparison. Runs alternate ours, bare, ours, bare… so that a
+busy machine slows both alike; the ratio is the median of the per-repeat ratios. CPU seconds of
+the bot and of this process (the fake) show which side was the limit.
 """
 
 from __future__ import annotations
@@ -34,11 +37,22 @@ from typing import Any
 from benchmarks.bench_match import load_labelled
 from benchmarks.common import goal, goals_table, header, summary_ms, table, write_result
 from benchmarks.procs import BARE, OURS, Proc, new_api
+from bot.telegram import CONCURRENT_UPDATES, CONNECTION_POOL_SIZE
 from tests.fakebotapi import FakeBotApi
 
 JAPANESE = re.compile("[\u3040-\u30ff\u4e00-\u9fff]")
 FIRST_USER = 10_000_000
-KINDS = {"ours": OURS, "bare": BARE}
+SAME_SETTINGS = {
+    "BARE_CONCURRENT_UPDATES": str(CONCURRENT_UPDATES),
+    "BARE_CONNECTION_POOL_SIZE": str(CONNECTION_POOL_SIZE),
+}
+# kind -> (command, environment); bare_defaults runs once per benchmark, the others each repeat.
+KINDS: dict[str, tuple[Sequence[str], dict[str, str]]] = {
+    "ours": (OURS, {}),
+    "bare": (BARE, SAME_SETTINGS),
+    "bare_defaults": (BARE, {}),
+}
+COMPARED = ("ours", "bare")
 
 
 @dataclass
@@ -125,7 +139,8 @@ async def run_once(kind: str, users: int, texts: Sequence[str], timeout: float) 
     """Start one bot process, drive both phases, stop it; return the measurements."""
     with tempfile.TemporaryDirectory(prefix=f"bench_bot_{kind}_") as tmp:
         async with new_api() as api:
-            proc = Proc(api, KINDS[kind], Path(tmp))
+            command, env = KINDS[kind]
+            proc = Proc(api, command, Path(tmp), **env)
             try:
                 startup = await proc.start()
                 await api.wait_idle(quiet=0.2)
@@ -169,6 +184,8 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kind in KINDS:
         mine = [r for r in runs if r["kind"] == kind]
+        if not mine:
+            continue
         out[kind] = {
             phase: {
                 "updates_per_s": statistics.median(r[phase]["updates_per_s"] for r in mine),
@@ -199,11 +216,20 @@ async def run(users: int, repeats: int, timeout: float) -> dict[str, Any]:
     texts = [item.text for item in load_labelled() if item.accepted]
     runs = []
     for repeat in range(repeats):
-        for kind in KINDS:
+        for kind in (*COMPARED, "bare_defaults") if repeat == 0 else COMPARED:
             result = await run_once(kind, users, texts, timeout)
             result["repeat"] = repeat
             runs.append(result)
-    return {"users": users, "repeats": repeats, "runs": runs, "summary": aggregate(runs)}
+    return {
+        "users": users,
+        "repeats": repeats,
+        "settings": {
+            "concurrent_updates": CONCURRENT_UPDATES,
+            "connection_pool_size": CONNECTION_POOL_SIZE,
+        },
+        "runs": runs,
+        "summary": aggregate(runs),
+    }
 
 
 def goals_of(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -227,6 +253,8 @@ def report(result: dict[str, Any]) -> str:
     rows = []
     for phase in ("paste", "tap"):
         for kind in KINDS:
+            if kind not in summary:
+                continue
             s = summary[kind][phase]
             rows.append(
                 [
@@ -244,8 +272,12 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(
         [
             header("Bot throughput"),
-            f"{result['users']} users at once, {result['repeats']} repeats (medians); latency "
-            "from the update being pushed to its reply reaching the fake Bot API.\n",
+            f"{result['users']} users at once, {result['repeats']} repeats (medians; "
+            "bare_defaults: one run); latency from the update being pushed to its reply reaching "
+            "the fake Bot API. ours and bare: "
+            f"{result['settings']['concurrent_updates']} concurrent updates, "
+            f"{result['settings']['connection_pool_size']} connections; bare_defaults: PTB's "
+            "defaults (256, 256).\n",
             table(
                 [
                     "phase",

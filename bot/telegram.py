@@ -68,6 +68,13 @@ MAX_RETRY_WAIT = 60.0  # seconds: a longer flood wait is not waited out inside o
 LEARN_EVERY = 50  # new history lines before the learned fix order is recomputed…
 LEARN_INTERVAL = 60.0  # …at most once per this many seconds
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+# Updates handled at once, and Bot API connections: equal, so that no request ever queues inside
+# httpcore, whose pool rescans every connection and every queued request on each request. With
+# 256 updates over 64 connections a burst cost ~10 ms of CPU per update instead of ~3 as soon as
+# the store stopped pacing the requests (benchmarks/bench_bot.py, MemoryStore). 16 requests in
+# flight still outrun Telegram's ~30 messages/s at a 100 ms round trip.
+CONCURRENT_UPDATES = 16
+CONNECTION_POOL_SIZE = CONCURRENT_UPDATES
 DAY_SECONDS = 86400.0
 PRUNE_JOB = "prune-history"
 
@@ -809,8 +816,8 @@ def build_application(
         .token(token)
         .base_url(base_url)
         .base_file_url(base_file_url)
-        .concurrent_updates(PerUserProcessor(256))
-        .connection_pool_size(64)
+        .concurrent_updates(PerUserProcessor(CONCURRENT_UPDATES))
+        .connection_pool_size(CONNECTION_POOL_SIZE)
         .build()
     )
     app.add_handler(TypeHandler(Update, adapter.on_update))
