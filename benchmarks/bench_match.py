@@ -402,15 +402,6 @@ def goals_of(result: dict[str, Any]) -> list[dict[str, Any]]:
                 at_least=True,
             )
         )
-    if thousand is not None and thousand.get("ours_vs_difflib_pruned"):
-        goals.append(
-            goal(
-                "(same, over get_close_matches-style difflib)",
-                thousand["ours_vs_difflib_pruned"]["speedup_p50"],
-                20.0,
-                at_least=True,
-            )
-        )
     for base in ("difflib", "wratio"):
         goals.append(
             goal(

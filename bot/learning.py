@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import groupby
 
 from bot.knowledge import Device, Knowledge
 from bot.state import Outcome, OutcomeRecord
-from bot.stats import walks
+from bot.stats import WalkTrace, user_walks, walks
 
 MIN_OUTCOMES = 30  # walks (of one entry on one device) that ended solved or exhausted
 PRIOR_WEIGHT = 10.0  # imaginary walks at the stage's pooled solve rate
@@ -65,25 +65,54 @@ def learned_orders(
     records: Iterable[OutcomeRecord], knowledge: Knowledge, *, min_outcomes: int = MIN_OUTCOMES
 ) -> dict[tuple[str, Device], tuple[str, ...]]:
     """Return the learned walking order of every entry and device with enough outcomes."""
-    decided: Counter[tuple[str, Device]] = Counter()
-    tried: dict[tuple[str, Device], Counter[str]] = defaultdict(Counter)
-    solved: dict[tuple[str, Device], Counter[str]] = defaultdict(Counter)
-    for w in walks(records):
-        key = (w.entry, w.device)
-        if w.end in _DECIDED:
-            decided[key] += 1
-        tried[key].update(w.tried)
-        if w.end is Outcome.SOLVED and w.fix is not None:
-            solved[key][w.fix] += 1
-    stage_of = {fix_id: fix.stage for fix_id, fix in knowledge.fixes.items()}
-    orders: dict[tuple[str, Device], tuple[str, ...]] = {}
-    for key, n in decided.items():
-        entry, device = key
-        if n < min_outcomes or entry not in knowledge.entries:
-            continue
-        authored = knowledge.path_for(entry, device)
-        orders[key] = reorder_within_stages(authored, stage_of, tried[key], solved[key])
-    return orders
+    tally = Tally()
+    tally.add(walks(records))
+    return tally.orders(knowledge, min_outcomes=min_outcomes)
+
+
+class Tally:
+    """Per entry and device: decided walks, and how often each fix was tried and solved.
+
+    Built up a user at a time (Store.outcomes_by_user), so that learning from a long history
+    needs the counts in memory, not every history line.
+    """
+
+    def __init__(self) -> None:
+        self.decided: Counter[tuple[str, Device]] = Counter()
+        self.tried: dict[tuple[str, Device], Counter[str]] = defaultdict(Counter)
+        self.solved: dict[tuple[str, Device], Counter[str]] = defaultdict(Counter)
+        self.lines = 0  # history lines the walks were rebuilt from (add_user only)
+
+    def add(self, traces: Iterable[WalkTrace]) -> None:
+        """Count these walks."""
+        for w in traces:
+            key = (w.entry, w.device)
+            if w.end in _DECIDED:
+                self.decided[key] += 1
+            self.tried[key].update(w.tried)
+            if w.end is Outcome.SOLVED and w.fix is not None:
+                self.solved[key][w.fix] += 1
+
+    def add_user(self, user_records: Sequence[OutcomeRecord]) -> None:
+        """Count the walks of one user's history lines (oldest first)."""
+        self.lines += len(user_records)
+        self.add(user_walks(user_records))
+
+    def orders(
+        self, knowledge: Knowledge, *, min_outcomes: int = MIN_OUTCOMES
+    ) -> dict[tuple[str, Device], tuple[str, ...]]:
+        """Return the learned walking order of every entry and device with enough outcomes."""
+        stage_of = {fix_id: fix.stage for fix_id, fix in knowledge.fixes.items()}
+        orders: dict[tuple[str, Device], tuple[str, ...]] = {}
+        for key, n in self.decided.items():
+            entry, device = key
+            if n < min_outcomes or entry not in knowledge.entries:
+                continue
+            authored = knowledge.path_for(entry, device)
+            orders[key] = reorder_within_stages(
+                authored, stage_of, self.tried[key], self.solved[key]
+            )
+        return orders
 
 
 def keeps_stages(knowledge: Knowledge, authored: tuple[str, ...], order: tuple[str, ...]) -> bool:

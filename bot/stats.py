@@ -72,26 +72,30 @@ def walks(records: Iterable[OutcomeRecord]) -> list[WalkTrace]:
     by_user: dict[int, list[OutcomeRecord]] = defaultdict(list)
     for record in sorted(records, key=lambda r: r.at):  # stable: same-time lines keep order
         by_user[record.user_id].append(record)
+    return [walk for user_records in by_user.values() for walk in user_walks(user_records)]
+
+
+def user_walks(user_records: Iterable[OutcomeRecord]) -> list[WalkTrace]:
+    """Rebuild the walks of one user from their history lines, oldest first."""
     done: list[_Open] = []
-    for user_records in by_user.values():
-        current: _Open | None = None
-        for r in user_records:
-            if r.outcome is Outcome.STARTED:
-                current = _Open(r.user_id, r.entry, r.device, started=True)
-                done.append(current)
-                continue
-            same = current is not None and (current.entry, current.device) == (r.entry, r.device)
-            # After "tried everything" the user may go back and still find a fix that works:
-            # that is the same walk. After any other ending, a line opens a resumed walk.
-            if current is None or not same or current.end not in (None, Outcome.EXHAUSTED):
-                current = _Open(r.user_id, r.entry, r.device, started=False)
-                done.append(current)
-            current.end = None if current.end is Outcome.EXHAUSTED else current.end
-            if r.outcome in _ANSWERS and r.fix is not None and r.fix not in current.tried:
-                current.tried.append(r.fix)
-            if r.outcome in (Outcome.SOLVED, Outcome.ABANDONED, Outcome.EXHAUSTED):
-                current.end = r.outcome
-                current.fix = r.fix
+    current: _Open | None = None
+    for r in user_records:
+        if r.outcome is Outcome.STARTED:
+            current = _Open(r.user_id, r.entry, r.device, started=True)
+            done.append(current)
+            continue
+        same = current is not None and (current.entry, current.device) == (r.entry, r.device)
+        # After "tried everything" the user may go back and still find a fix that works:
+        # that is the same walk. After any other ending, a line opens a resumed walk.
+        if current is None or not same or current.end not in (None, Outcome.EXHAUSTED):
+            current = _Open(r.user_id, r.entry, r.device, started=False)
+            done.append(current)
+        current.end = None if current.end is Outcome.EXHAUSTED else current.end
+        if r.outcome in _ANSWERS and r.fix is not None and r.fix not in current.tried:
+            current.tried.append(r.fix)
+        if r.outcome in (Outcome.SOLVED, Outcome.ABANDONED, Outcome.EXHAUSTED):
+            current.end = r.outcome
+            current.fix = r.fix
     return [w.freeze() for w in done]
 
 

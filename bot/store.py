@@ -100,6 +100,7 @@ MIGRATIONS: tuple[Migration, ...] = (
 USER_FREE_TABLES = frozenset({"schema_version"})
 
 BUSY_TIMEOUT_MS = 5000
+HISTORY_PAGE_USERS = 1000  # users whose history lines outcomes_by_user reads per query
 
 
 class SchemaVersionError(BotError):
@@ -124,6 +125,18 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def outcomes_since(self, since: float) -> list[OutcomeRecord]:
         """Return every user's history lines at or after `since`, oldest first."""
+
+    async def outcomes_by_user(self, since: float) -> AsyncIterator[list[OutcomeRecord]]:
+        """Yield each user's history lines at or after `since` (oldest first), user by user.
+
+        For going through a long history without holding all of it (learning the fix order):
+        this default reads it at once; SqliteStore reads a page of users at a time.
+        """
+        by_user: dict[int, list[OutcomeRecord]] = {}
+        for line in await self.outcomes_since(since):
+            by_user.setdefault(line.user_id, []).append(line)
+        for lines in by_user.values():
+            yield lines
 
     @abc.abstractmethod
     async def record_unmatched(self, query: UnmatchedQuery) -> None:
@@ -339,6 +352,36 @@ class SqliteStore(Store):
             (since,),
         )
         return _records(rows)
+
+    async def outcomes_by_user(self, since: float) -> AsyncIterator[list[OutcomeRecord]]:
+        """Yield each user's history lines at or after `since`, a page of users per query.
+
+        Reading 500,000 lines at once took 2.6 s and 240 MB (benchmarks/bench_footprint.py);
+        a page holds HISTORY_PAGE_USERS users, and other queries run between pages.
+        """
+        after: int | None = None
+        while True:  # one page of users per pass; ends with the first short page
+            later = "" if after is None else " AND user_id > ?"
+            users = await self._rows(
+                f"SELECT DISTINCT user_id FROM history WHERE at >= ?{later}"
+                f" ORDER BY user_id LIMIT {HISTORY_PAGE_USERS}",
+                (since,) if after is None else (since, after),
+            )
+            if not users:
+                return
+            rows = await self._rows(
+                "SELECT user_id, entry, device, fix, outcome, at FROM history"
+                " WHERE at >= ? AND user_id BETWEEN ? AND ? ORDER BY user_id, at, id",
+                (since, users[0][0], users[-1][0]),
+            )
+            by_user: dict[int, list[OutcomeRecord]] = {}
+            for line in _records(rows):
+                by_user.setdefault(line.user_id, []).append(line)
+            for lines in by_user.values():
+                yield lines
+            if len(users) < HISTORY_PAGE_USERS:
+                return
+            after = users[-1][0]
 
     async def record_unmatched(self, query: UnmatchedQuery) -> None:
         """Keep a question that matched nothing; the same user and time again sets its choice."""

@@ -17,6 +17,7 @@ from bot.engine import Command, Context, Engine, Reply, Tap
 from bot.knowledge import Device, Knowledge
 from bot.learning import (
     MIN_OUTCOMES,
+    Tally,
     keeps_stages,
     learned_orders,
     path_for,
@@ -147,6 +148,18 @@ def test_engine_walks_new_users_in_the_learned_order_but_keeps_walks_in_progress
     walk = old.state.walk
     assert walk is not None and walk.path == learned
     assert walk.path[walk.position - 1] == "toggle_airplane_mode"
+
+
+def test_a_tally_built_user_by_user_learns_what_the_whole_history_teaches(
+    engine: Engine,
+) -> None:
+    records = simulate(engine, {"toggle_airplane_mode": 0.5, "update_os": 0.3}, users=80)
+    tally = Tally()
+    for user in sorted({r.user_id for r in records}):
+        tally.add_user([r for r in records if r.user_id == user])
+    assert tally.lines == len(records)
+    assert tally.orders(engine.knowledge) == learned_orders(records, engine.knowledge)
+    assert tally.orders(engine.knowledge)  # something was learned
 
 
 def test_nothing_is_learned_below_the_threshold(engine: Engine) -> None:

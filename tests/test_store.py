@@ -130,6 +130,40 @@ async def test_outcomes_since_spans_users_from_the_bound(store: Store) -> None:
     assert len(await store.outcomes_since(0.0)) == 4
 
 
+async def by_user(store: Store, since: float) -> list[list[OutcomeRecord]]:
+    return [lines async for lines in store.outcomes_by_user(since)]
+
+
+async def test_outcomes_by_user_gives_each_users_lines_together_oldest_first(
+    store: Store,
+) -> None:
+    await store.save(UserState(1), [record(1, 30.0), record(1, 10.0), record(1, 20.0)])
+    await store.save(UserState(2), [record(2, 15.0), record(2, 5.0)])
+    await store.save(UserState(3), [record(3, 1.0)])
+    groups = {lines[0].user_id: lines for lines in await by_user(store, 5.0)}
+    assert groups == {
+        1: [record(1, 10.0), record(1, 20.0), record(1, 30.0)],
+        2: [record(2, 5.0), record(2, 15.0)],
+    }
+    since = [line for lines in await by_user(store, 12.0) for line in lines]
+    assert sorted(since, key=lambda r: r.at) == await store.outcomes_since(12.0)
+    assert await by_user(store, 31.0) == []
+
+
+async def test_sqlite_outcomes_by_user_reads_page_after_page(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.store
+
+    monkeypatch.setattr(bot.store, "HISTORY_PAGE_USERS", 2)
+    async with await SqliteStore.open(db_path) as store:
+        for user in (5, 1, 4, 2, 3):
+            await store.save(UserState(user), [record(user, 2.0), record(user, 1.0)])
+        groups = await by_user(store, 0.0)
+    assert [lines[0].user_id for lines in groups] == [1, 2, 3, 4, 5]
+    assert all([r.at for r in lines] == [1.0, 2.0] for lines in groups)
+
+
 async def test_history_of_another_user_is_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="user 1"):
         await store.save(UserState(1), [record(1, 1.0), record(2, 2.0)])
