@@ -96,6 +96,4 @@ def write_result(name: str, result: dict[str, Any], path: Path | None = None) ->
 def header(title: str) -> str:
     """Return a heading line naming the machine, for the printed report."""
     m = machine()
-    return (
-        f"## {title}\n\n{m['date']}; {m['nproc']} CPUs ({m['cpu']}); Python {m['python']}\n"
-    )
+    return f"## {title}\n\n{m['date']}; {m['nproc']} CPUs ({m['cpu']}); Python {m['python']}\n"
