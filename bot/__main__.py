@@ -252,6 +252,7 @@ def cmd_unmatched(args: argparse.Namespace) -> int:
 
 
 async def _run(settings: Settings, knowledge_dir: Path, locales_dir: Path) -> int:
+    from bot import ocr
     from bot.live import LiveEngine
     from bot.runtime import build_engine
     from bot.status import CACHE_SECONDS, StatusFeed
@@ -266,6 +267,11 @@ async def _run(settings: Settings, knowledge_dir: Path, locales_dir: Path) -> in
         # The cache never outlives a poll interval, so each poll sees a fresh feed.
         ttl = min(CACHE_SECONDS, settings.status_poll_seconds)
         status = StatusFeed(settings.status_url, ttl=ttl)
+    readers = None
+    if await asyncio.to_thread(ocr.available):
+        readers = ocr.OcrPool()
+    else:
+        logger.warning("Tesseract (jpn+eng) is not installed: pictures get a request for text")
     app = build_application(
         settings.token,
         settings.api_base_url,
@@ -278,6 +284,7 @@ async def _run(settings: Settings, knowledge_dir: Path, locales_dir: Path) -> in
         status_poll_seconds=settings.status_poll_seconds,
         support_chat_id=settings.support_chat_id,
         history_days=settings.history_days,
+        ocr=readers,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -288,6 +295,8 @@ async def _run(settings: Settings, knowledge_dir: Path, locales_dir: Path) -> in
     try:
         await serve(app, engine, stop)
     finally:
+        if readers is not None:
+            readers.close()
         await store.close()
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from bot.callbacks import Action, Callback, decode, parse
@@ -80,7 +81,32 @@ class Attachment:
     kind: str
 
 
-Event = Text | Tap | Command | Attachment
+@dataclass(frozen=True, slots=True)
+class Screenshot:
+    """A picture the user sent, as read by OCR, with its caption (either may be empty)."""
+
+    text: str
+    caption: str = ""
+
+
+class Unreadable(StrEnum):
+    """Why a picture could not be read."""
+
+    TOO_LARGE = "too_large"  # over the byte or pixel limits
+    NOT_IMAGE = "not_image"  # not a picture we can decode
+    NO_TEXT = "no_text"  # read, but no text in it
+    UNAVAILABLE = "unavailable"  # OCR is not installed, busy, timed out or failed
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadablePicture:
+    """A picture the user sent that could not be read, and its caption."""
+
+    reason: Unreadable
+    caption: str = ""
+
+
+Event = Text | Tap | Command | Attachment | Screenshot | UnreadablePicture
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,12 +265,20 @@ class Engine:
                 state = _without_handover(state)
             elif isinstance(event, Text | Attachment):
                 return self._relay_to_support(state, event, ctx)
+            elif isinstance(event, Screenshot | UnreadablePicture):
+                return self._relay_to_support(state, Attachment("photo"), ctx)
         if isinstance(event, Text):
             return self._on_text(state, event.text, ctx)
         if isinstance(event, Tap):
             return self._on_tap(state, event, ctx)
         if isinstance(event, Command):
             return self._on_command(state, event, ctx)
+        if isinstance(event, Screenshot):
+            return self._on_screenshot(state, event, ctx)
+        if isinstance(event, UnreadablePicture):
+            if event.caption.strip():  # the caption may name the error all the same
+                return self._on_text(state, event.caption, ctx)
+            return self._say(state, ctx, f"picture.{event.reason.value}")
         return self._say(state, ctx, "attachment")
 
     def lang(self, state: UserState, ctx: Context) -> str:
@@ -293,6 +327,30 @@ class Engine:
         return self._keep_unmatched(
             self._no_match(state, ctx, query=text), text, UnmatchedKind.NO_MATCH, ctx
         )
+
+    def _on_screenshot(self, state: UserState, shot: Screenshot, ctx: Context) -> Result:
+        """Carry on as if the user had pasted what the picture (or its caption) says."""
+        read = " ".join(shot.text.split())
+        caption = shot.caption.strip()
+        if not read and not caption:
+            return self._say(state, ctx, "picture.no_text")
+        # The caption wins only when it is recognised and the picture's text is not.
+        chosen = read or caption
+        if (
+            read
+            and caption
+            and self.matcher.match(read).entry is None
+            and self.matcher.match(caption).entry is not None
+        ):
+            chosen = caption
+        result = self._on_text(state, chosen, ctx)
+        if not read or not result.replies:
+            return result
+        lang = self.lang(state, ctx)
+        first, *rest = result.replies
+        heard = self.locales.t(lang, "picture.read", text=quote(read))
+        first = replace(first, text=Html(heard + "\n\n" + first.text))
+        return replace(result, replies=(first, *rest))
 
     def _no_match(
         self, state: UserState, ctx: Context, *, query: str | None, edit: bool = False

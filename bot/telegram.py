@@ -26,7 +26,7 @@ from telegram import (
     ReplyParameters,
     Update,
 )
-from telegram.constants import ChatType, ParseMode
+from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, TypeHandler
 
@@ -45,16 +45,22 @@ from bot.engine import (
     Reload,
     Reply,
     Result,
+    Screenshot,
     ShowStats,
     Subscribe,
     Tap,
     Text,
     ToSupport,
+    Unreadable,
+    UnreadablePicture,
 )
 from bot.errors import KnowledgeError
 from bot.i18n import pick_lang
 from bot.learning import WINDOW_DAYS, Tally
 from bot.live import LiveEngine
+from bot.ocr import MAX_BYTES as OCR_MAX_BYTES
+from bot.ocr import MAX_SIDE as OCR_MAX_SIDE
+from bot.ocr import ImageRejected, OcrPool, OcrUnavailable
 from bot.state import UserState
 from bot.stats import DAY, build_report, fixes_in_order, render_report
 from bot.status import StatusFeed, StatusReport, Subscription, Verdict, verdict
@@ -63,6 +69,7 @@ from bot.store import Store
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
+OCR_TIMEOUT = 20.0  # seconds one screenshot may take to read, queueing included
 MAX_RETRIES = 3  # attempts after a 429 before a reply is given up (and logged)
 MAX_RETRY_WAIT = 60.0  # seconds: a longer flood wait is not waited out inside one update
 LEARN_EVERY = 50  # new history lines before the learned fix order is recomputed…
@@ -74,21 +81,39 @@ NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 # the store stopped pacing the requests (benchmarks/bench_bot.py, MemoryStore). 16 requests in
 # flight still outrun Telegram's ~30 messages/s at a 100 ms round trip.
 CONCURRENT_UPDATES = 16
-CONNECTION_POOL_SIZE = CONCURRENT_UPDATES
+# Screenshots are read apart from that (seconds of OCR each, on two worker threads), so that
+# a burst of pictures never takes the slots that text replies need.
+PICTURES_AT_ONCE = 4
+CONNECTION_POOL_SIZE = CONCURRENT_UPDATES + PICTURES_AT_ONCE
+# Updates fetched from Telegram and waiting for their user's turn or a slot (bounded memory).
+MAX_WAITING_UPDATES = 4096
 DAY_SECONDS = 86400.0
 PRUNE_JOB = "prune-history"
 
 
 class PerUserProcessor(BaseUpdateProcessor):
-    """Process updates concurrently, but each user's updates one at a time and in order."""
+    """Process updates concurrently, but each user's updates one at a time and in order.
 
-    def __init__(self, max_concurrent_updates: int = 256) -> None:
-        super().__init__(max_concurrent_updates)
+    A slot is taken only once it is the user's turn, so one user's queue (ten quick taps, a
+    screenshot being read) never holds up anybody else; pictures have slots of their own.
+    """
+
+    def __init__(
+        self,
+        max_concurrent_updates: int = CONCURRENT_UPDATES,
+        pictures_at_once: int = PICTURES_AT_ONCE,
+        max_waiting: int = MAX_WAITING_UPDATES,
+    ) -> None:
+        super().__init__(max_waiting)
+        self._work = asyncio.Semaphore(max_concurrent_updates)
+        self._pictures = asyncio.Semaphore(pictures_at_once)
         self._locks: dict[int, tuple[asyncio.Lock, list[int]]] = {}  # key -> (lock, [users])
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         async with self.exclusive(_user_key(update)):
-            await coroutine
+            slots = self._pictures if _has_picture(update) else self._work
+            async with slots:
+                await coroutine
 
     @asynccontextmanager
     async def exclusive(self, key: int) -> AsyncIterator[None]:
@@ -115,6 +140,12 @@ class PerUserProcessor(BaseUpdateProcessor):
         """Nothing to tear down."""
 
 
+def _has_picture(update: object) -> bool:
+    return isinstance(update, Update) and update.message is not None and (
+        _picture_of(update.message) is not None
+    )
+
+
 def _user_key(update: object) -> int:
     if isinstance(update, Update):
         chat = update.effective_chat
@@ -127,7 +158,29 @@ def _user_key(update: object) -> int:
     return 0
 
 
-def to_event(update: Update) -> Event | None:
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """A photo or image file to read before the engine sees it (Telegram-side facts only)."""
+
+    file_id: str
+    file_size: int | None
+    width: int | None
+    height: int | None
+    caption: str
+
+
+def _picture_of(message: Message) -> Picture | None:
+    caption = message.caption or ""
+    if message.photo:
+        best = message.photo[-1]  # Telegram lists the sizes smallest first
+        return Picture(best.file_id, best.file_size, best.width, best.height, caption)
+    document = message.document
+    if document is not None and (document.mime_type or "").startswith("image/"):
+        return Picture(document.file_id, document.file_size, None, None, caption)
+    return None
+
+
+def to_event(update: Update) -> Event | Picture | None:
     """Translate a Telegram update into an engine event (None: nothing for us to do)."""
     query = update.callback_query
     if query is not None:
@@ -144,6 +197,9 @@ def to_event(update: Update) -> Event | None:
             if name:
                 return Command(name, arg.strip())
         return Text(text)
+    picture = _picture_of(message)
+    if picture is not None:
+        return picture
     if message.caption:
         return Text(message.caption)
     for kind in (
@@ -222,6 +278,7 @@ class TelegramAdapter:
     history_days: int = DEFAULT_HISTORY_DAYS  # history older than this is pruned daily
     status: StatusFeed | None = None  # Apple's System Status feed; None: live status off
     learning: bool = False  # order fixes by their observed solve rate (bot/learning.py)
+    ocr: OcrPool | None = None  # reads screenshots; None: Tesseract is not installed
     _learned_for: Engine | None = None  # the engine that holds the current learned order
     _learned_at: float = 0.0
     _new_outcomes: int = 0
@@ -234,14 +291,18 @@ class TelegramAdapter:
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Handle one update end to end."""
-        event = to_event(update)
+        incoming = to_event(update)
         user = update.effective_user
         chat = update.effective_chat
         if chat is not None and chat.type != ChatType.PRIVATE:
             await self._on_group_update(update, context)
             return
-        if event is None or user is None or chat is None:
+        if incoming is None or user is None or chat is None:
             return
+        if isinstance(incoming, Picture):
+            event: Event = await self._read_picture(context, chat.id, incoming)
+        else:
+            event = incoming
         state = await self.store.load(user.id)
         ctx = Context(
             now=time.time(),
@@ -271,6 +332,31 @@ class TelegramAdapter:
             and time.time() - self._learned_at >= LEARN_INTERVAL
         ):
             await self.refresh_learning()
+
+    async def _read_picture(
+        self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, picture: Picture
+    ) -> Screenshot | UnreadablePicture:
+        """Download a picture and read its text off the event loop; the bytes are not kept."""
+        caption = picture.caption
+        if self.ocr is None:
+            return UnreadablePicture(Unreadable.UNAVAILABLE, caption)
+        if (picture.file_size or 0) > OCR_MAX_BYTES or max(
+            picture.width or 0, picture.height or 0
+        ) > OCR_MAX_SIDE:
+            return UnreadablePicture(Unreadable.TOO_LARGE, caption)
+        try:
+            await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
+            file = await with_retry(lambda: context.bot.get_file(picture.file_id))
+            data = bytes(await file.download_as_bytearray())
+            text = await self.ocr.read(data, OCR_TIMEOUT)
+        except ImageRejected as exc:
+            reason = Unreadable.NOT_IMAGE if exc.reason == "not_an_image" else Unreadable.TOO_LARGE
+            return UnreadablePicture(reason, caption)
+        except (OcrUnavailable, TimeoutError, TelegramError) as exc:
+            logger.warning("could not read a picture: %s", exc)
+            return UnreadablePicture(Unreadable.UNAVAILABLE, caption)
+        logger.info("read %d characters from a picture", len(text))
+        return Screenshot(text, caption)
 
     async def _apply(
         self, effect: Effect, update: Update, context: ContextTypes.DEFAULT_TYPE, state: UserState
@@ -804,6 +890,7 @@ def build_application(
     *,
     support_chat_id: int | None = None,
     history_days: int = DEFAULT_HISTORY_DAYS,
+    ocr: OcrPool | None = None,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """Assemble the python-telegram-bot Application around our adapter."""
     adapter = TelegramAdapter(
@@ -814,6 +901,7 @@ def build_application(
         history_days=history_days,
         learning=learning,
         status=status,
+        ocr=ocr,
     )
 
     app = (
@@ -821,7 +909,7 @@ def build_application(
         .token(token)
         .base_url(base_url)
         .base_file_url(base_file_url)
-        .concurrent_updates(PerUserProcessor(CONCURRENT_UPDATES))
+        .concurrent_updates(PerUserProcessor())
         .connection_pool_size(CONNECTION_POOL_SIZE)
         .build()
     )
