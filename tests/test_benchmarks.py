@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from benchmarks import bench_match
+from bot import ocr
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,3 +85,15 @@ def test_bench_footprint(tmp_path: Path) -> None:
     for row in [*users, *result["growth_kb"]]:
         assert row["exit_code"] == 0
         assert row["peak_rss_mb"] >= row["rss_idle_mb"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ocr.available(), reason="Tesseract (jpn+eng) is not installed")
+def test_bench_ocr(tmp_path: Path) -> None:
+    result = run_benchmark("bench_ocr", tmp_path / "ocr.json")
+    assert result["accuracy"]["images"] == result["images"] > 0
+    for run in ("baseline", "during_ocr"):
+        assert {"p50_ms", "p99_ms"} <= set(result["concurrency"][run])
+    e2e = result["end_to_end"]
+    assert e2e["screenshots"] > 0
+    assert e2e["baseline"]["n"] == e2e["during_pictures"]["n"] > 0
