@@ -574,24 +574,8 @@ class Engine:
             )
         if cb.action is Action.SHOW:
             walk, skipped = self._settle(walk, -1)
-            new_state = state.with_(walk=walk)
-            if walk.done:  # every fix of the walk was removed by a reload
-                reply = self._exhausted_reply(walk, lang, support=ctx.support)
-                return Result(new_state, (reply,), tuple(records))
-            return Result(
-                new_state,
-                (
-                    self._fix_reply(
-                        new_state,
-                        walk,
-                        lang,
-                        edit=True,
-                        status=ctx.status,
-                        header=self._skipped_note(lang, skipped),
-                    ),
-                ),
-                tuple(records),
-            )
+            # A walk left done here had every fix removed by a reload.
+            return self._walk_step(state.with_(walk=walk), lang, ctx, records, skipped)
         if cb.action is Action.BACK:
             earlier = [i for i in range(walk.position) if walk.path[i] in self.knowledge.fixes]
             if not earlier:
@@ -600,12 +584,7 @@ class Engine:
                 OutcomeRecord(state.user_id, cb.entry, cb.device, fix, Outcome.BACK, ctx.now)
             )
             walk = replace(walk, position=earlier[-1])  # removed fixes are passed over
-            new_state = state.with_(walk=walk)
-            return Result(
-                new_state,
-                (self._fix_reply(new_state, walk, lang, edit=True, status=ctx.status),),
-                tuple(records),
-            )
+            return self._walk_step(state.with_(walk=walk), lang, ctx, records, skipped=False)
         records.append(
             OutcomeRecord(state.user_id, cb.entry, cb.device, fix, Outcome.NEXT, ctx.now)
         )
@@ -614,24 +593,25 @@ class Engine:
             records.append(
                 OutcomeRecord(state.user_id, cb.entry, cb.device, None, Outcome.EXHAUSTED, ctx.now)
             )
-            new_state = state.with_(walk=walk)
+        return self._walk_step(state.with_(walk=walk), lang, ctx, records, skipped)
+
+    def _walk_step(
+        self,
+        state: UserState,
+        lang: str,
+        ctx: Context,
+        records: list[OutcomeRecord],
+        skipped: bool,
+    ) -> Result:
+        """Show where the walk now is, in place: its fix, or the end of the walk."""
+        walk = state.walk
+        assert walk is not None
+        if walk.done:
             reply = self._exhausted_reply(walk, lang, support=ctx.support)
-            return Result(new_state, (reply,), tuple(records))
-        new_state = state.with_(walk=walk)
-        return Result(
-            new_state,
-            (
-                self._fix_reply(
-                    new_state,
-                    walk,
-                    lang,
-                    edit=True,
-                    status=ctx.status,
-                    header=self._skipped_note(lang, skipped),
-                ),
-            ),
-            tuple(records),
-        )
+        else:
+            header = self._skipped_note(lang, skipped)
+            reply = self._fix_reply(state, walk, lang, edit=True, status=ctx.status, header=header)
+        return Result(state, (reply,), tuple(records))
 
     def _show_position(
         self,
