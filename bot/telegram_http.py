@@ -1,0 +1,185 @@
+"""The Telegram transport: python-telegram-bot's Bot API requests made with aiohttp.
+
+The one exception to "only bot/telegram.py imports telegram": it implements PTB's
+`telegram.request.BaseRequest`, mirroring `HTTPXRequest` (same defaults, timeouts, pool and
+error mapping), because httpx/httpcore spend about 2 ms of CPU per Bot API call, the bot's
+limit on two cores (README, "Benchmarks").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from urllib.request import getproxies
+
+import aiohttp
+from telegram._utils.defaultvalue import DefaultValue  # what HTTPXRequest checks timeouts with
+from telegram._utils.types import ODVInput, UploadFileDict
+from telegram.error import NetworkError, TimedOut
+from telegram.request import BaseRequest, RequestData
+
+FORM = "application/x-www-form-urlencoded"
+POOL_TIMEOUT_MESSAGE = (
+    "Pool timeout: All connections in the connection pool are occupied. "
+    "Request was *not* sent to Telegram. Consider adjusting the connection "
+    "pool size or the pool timeout."
+)
+
+
+def _or_default(given: ODVInput[float] | None, default: float | None) -> float | None:
+    return default if isinstance(given, DefaultValue) else given
+
+
+def _sum(*timeouts: float | None) -> float | None:
+    """None (no limit) if any is None."""
+    total = 0.0
+    for timeout in timeouts:
+        if timeout is None:
+            return None
+        total += timeout
+    return total
+
+
+class AiohttpRequest(BaseRequest):
+    """Bot API requests over one aiohttp session with at most `connection_pool_size` at once.
+
+    Timeouts, as in HTTPXRequest: `pool_timeout` to get one of the connections (else TimedOut,
+    nothing sent), `connect_timeout` to open one, `read_timeout` between two reads of the
+    response. aiohttp cannot time a socket write, so `write_timeout` bounds the time from
+    sending the request to its response's headers, together with the other two: a deadline of
+    connect + write + read (none if any is None). Uploads get `media_write_timeout`.
+    An HTTP proxy is taken from the environment (HTTPS_PROXY, NO_PROXY…) as httpx does.
+    """
+
+    __slots__ = (
+        "_connect_timeout",
+        "_media_write_timeout",
+        "_pool_size",
+        "_pool_timeout",
+        "_read_timeout",
+        "_session",
+        "_slots",
+        "_write_timeout",
+    )
+
+    def __init__(
+        self,
+        connection_pool_size: int = 256,
+        read_timeout: float | None = 5.0,
+        write_timeout: float | None = 5.0,
+        connect_timeout: float | None = 5.0,
+        pool_timeout: float | None = 1.0,
+        media_write_timeout: float | None = 20.0,
+    ) -> None:
+        if connection_pool_size < 1:
+            raise ValueError("connection_pool_size must be at least 1")
+        self._pool_size = connection_pool_size
+        self._read_timeout = read_timeout
+        self._write_timeout = write_timeout
+        self._connect_timeout = connect_timeout
+        self._pool_timeout = pool_timeout
+        self._media_write_timeout = media_write_timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._slots = asyncio.Semaphore(connection_pool_size)
+
+    @property
+    def read_timeout(self) -> float | None:
+        """See BaseRequest.read_timeout."""
+        return self._read_timeout
+
+    async def initialize(self) -> None:
+        """Open the session (again, after a shutdown)."""
+        if self._session is not None and not self._session.closed:
+            return
+        self._slots = asyncio.Semaphore(self._pool_size)
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self._pool_size),
+            headers={"User-Agent": self.USER_AGENT},
+            cookie_jar=aiohttp.DummyCookieJar(),  # the Bot API sets none
+            timeout=aiohttp.ClientTimeout(total=None),  # per request, in do_request
+            # Reading proxies from the environment costs aiohttp two thread hops per request:
+            # only when one is set.
+            trust_env=any(scheme in getproxies() for scheme in ("http", "https")),
+        )
+
+    async def shutdown(self) -> None:
+        """Close the session and its connections."""
+        if self._session is None or self._session.closed:
+            return
+        await self._session.close()
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        """See BaseRequest.do_request: the status code and the body of the response."""
+        session = self._session
+        if session is None or session.closed:
+            raise RuntimeError("This AiohttpRequest is not initialized!")
+
+        files = request_data.multipart_data if request_data else None
+        read = _or_default(read_timeout, self._read_timeout)
+        connect = _or_default(connect_timeout, self._connect_timeout)
+        pool = _or_default(pool_timeout, self._pool_timeout)
+        write = _or_default(
+            write_timeout, self._media_write_timeout if files else self._write_timeout
+        )
+        deadline = _sum(connect, write, read)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+        body = _body(request_data, files)
+
+        await self._take_slot(pool)
+        try:
+            async with asyncio.timeout(deadline):  # until the response's headers
+                response = await session.request(method, url, data=body, timeout=timeout)
+            try:
+                payload = await response.read()  # sock_read applies to each read
+            finally:
+                response.release()
+        except TimeoutError as exc:  # ours, and aiohttp's (they subclass it)
+            raise TimedOut from exc
+        except aiohttp.ClientError as exc:
+            # The class name helps when the message is empty; aiohttp puts URLs (the token)
+            # in some messages.
+            message = str(exc).replace(url, "<url>")
+            raise NetworkError(f"aiohttp.{type(exc).__name__}: {message}") from exc
+        finally:
+            self._slots.release()
+        return response.status, payload
+
+    async def _take_slot(self, pool_timeout: float | None) -> None:
+        if not self._slots.locked():
+            await self._slots.acquire()  # returns at once
+            return
+        try:
+            async with asyncio.timeout(pool_timeout):
+                await self._slots.acquire()
+        except TimeoutError as exc:
+            raise TimedOut(POOL_TIMEOUT_MESSAGE) from exc
+
+
+def _body(
+    request_data: RequestData | None, files: UploadFileDict | None
+) -> aiohttp.FormData | aiohttp.BytesPayload | None:
+    """Send parameters as a form and files as multipart, the way HTTPXRequest does."""
+    if request_data is None:
+        return None
+    fields = request_data.json_parameters
+    if files:
+        form = aiohttp.FormData()
+        for name, value in fields.items():
+            form.add_field(name, value)
+        for name, (filename, content, mimetype) in files.items():
+            # aiohttp streams a file object; big raw bytes would block the event loop.
+            stream = io.BytesIO(content) if isinstance(content, bytes) else content
+            form.add_field(name, stream, filename=filename, content_type=mimetype)
+        return form
+    if not fields:
+        return None
+    return aiohttp.BytesPayload(request_data.url_encoded_parameters().encode(), content_type=FORM)
