@@ -6,6 +6,8 @@ Every text gets one reply with two buttons; every tap is answered and its messag
 text with two buttons: the same Bot API calls our bot makes for a pasted error and a tap, with
 no knowledge base, matching, engine or storage. Concurrent updates on (PTB's default 256) and
 PTB's default connection pool; long polling like `python -m bot run`. SIGTERM stops it.
+BARE_CONCURRENT_UPDATES and BARE_CONNECTION_POOL_SIZE change those; BARE_TRANSPORT=aiohttp
+makes the Bot API calls with our transport (bot/telegram_http.py) instead of PTB's httpx.
 """
 
 from __future__ import annotations
@@ -57,7 +59,12 @@ async def serve() -> None:
     concurrency = os.environ.get("BARE_CONCURRENT_UPDATES")
     builder = builder.concurrent_updates(int(concurrency) if concurrency else True)
     pool = os.environ.get("BARE_CONNECTION_POOL_SIZE")
-    if pool:
+    if os.environ.get("BARE_TRANSPORT") == "aiohttp":  # our Bot API client instead of httpx
+        from bot.telegram_http import AiohttpRequest
+
+        builder = builder.request(AiohttpRequest(int(pool) if pool else 256))
+        builder = builder.get_updates_request(AiohttpRequest(1))
+    elif pool:
         builder = builder.connection_pool_size(int(pool))
     app = builder.build()
     app.add_handler(MessageHandler(filters.TEXT, on_text))

@@ -15,7 +15,9 @@ per update the time from being pushed (offered to getUpdates) to its reply (send
 editMessageText to that chat) reaching the fake; for taps also to the answerCallbackQuery.
 The bare application gets the same number of concurrent updates and Bot API connections as
 ours (bot.telegram.CONCURRENT_UPDATES, CONNECTION_POOL_SIZE), so that the ratio is the cost of
-our code alone; once per run of the benchmark it also runs with PTB's defaults (256 concurrent
+our code and transport against PTB as shipped (httpx); bare_aiohttp is the same bare application
+on our transport (bot/telegram_http.py), so that ours / bare_aiohttp is the cost of our code
+alone; once per run of the benchmark it also runs with PTB's defaults (256 concurrent
 updates, 256 connections), for comparison. Runs alternate ours, bare, ours, bare… so that a
 busy machine slows both alike; the ratio is the median of the per-repeat ratios. CPU seconds of
 the bot and of this process (the fake) show which side was the limit.
@@ -50,9 +52,10 @@ SAME_SETTINGS = {
 KINDS: dict[str, tuple[Sequence[str], dict[str, str]]] = {
     "ours": (OURS, {}),
     "bare": (BARE, SAME_SETTINGS),
+    "bare_aiohttp": (BARE, {**SAME_SETTINGS, "BARE_TRANSPORT": "aiohttp"}),
     "bare_defaults": (BARE, {}),
 }
-COMPARED = ("ours", "bare")
+COMPARED = ("ours", "bare", "bare_aiohttp")
 
 
 @dataclass
@@ -198,17 +201,18 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
             for phase in ("paste", "tap")
         }
     ours = [r for r in runs if r["kind"] == "ours"]
-    bare = [r for r in runs if r["kind"] == "bare"]
-    out["ratio"] = {
-        phase: round(
-            statistics.median(
-                o[phase]["updates_per_s"] / b[phase]["updates_per_s"]
-                for o, b in zip(ours, bare, strict=True)
-            ),
-            2,
-        )
-        for phase in ("paste", "tap")
-    }
+    for key, kind in (("ratio", "bare"), ("ratio_same_transport", "bare_aiohttp")):
+        bare = [r for r in runs if r["kind"] == kind]
+        out[key] = {
+            phase: round(
+                statistics.median(
+                    o[phase]["updates_per_s"] / b[phase]["updates_per_s"]
+                    for o, b in zip(ours, bare, strict=True)
+                ),
+                2,
+            )
+            for phase in ("paste", "tap")
+        }
     return out
 
 
@@ -276,7 +280,10 @@ def report(result: dict[str, Any]) -> str:
             "bare_defaults: one run); latency from the update being pushed to its reply reaching "
             "the fake Bot API. ours and bare: "
             f"{result['settings']['concurrent_updates']} concurrent updates, "
-            f"{result['settings']['connection_pool_size']} connections; bare_defaults: PTB's "
+            f"{result['settings']['connection_pool_size']} connections; bare_aiohttp: bare with "
+            "our Bot API transport (bot/telegram_http.py) instead of PTB's httpx (ours / "
+            f"bare_aiohttp: paste {summary['ratio_same_transport']['paste']:.2f}, tap "
+            f"{summary['ratio_same_transport']['tap']:.2f}); bare_defaults: PTB's "
             "defaults (256, 256).\n",
             table(
                 [

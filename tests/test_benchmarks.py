@@ -60,7 +60,12 @@ def test_bench_match_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[st
 @pytest.mark.slow
 def test_bench_bot(tmp_path: Path) -> None:
     result = run_benchmark("bench_bot", tmp_path / "bot.json")
-    assert {run["kind"] for run in result["runs"]} == {"ours", "bare", "bare_defaults"}
+    assert {run["kind"] for run in result["runs"]} == {
+        "ours",
+        "bare",
+        "bare_aiohttp",
+        "bare_defaults",
+    }
     for run in result["runs"]:
         assert run["exit_code"] == 0
         for phase in ("paste", "tap"):
