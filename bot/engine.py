@@ -500,7 +500,6 @@ class Engine:
             return self._on_walk_tap(state, cb, tap.message_id, ctx)
         if cb.action in (Action.HANDOVER, Action.FORGET, Action.KEEP):
             return self._on_operator_tap(state, cb, ctx)
-        assert cb.entry is not None or cb.action not in (Action.DEVICE, Action.ENTRY, Action.WALK)
         if cb.action is Action.DEVICE and cb.entry and cb.device:
             state = state.with_(device=cb.device)
             entry = self.knowledge.entries[cb.entry]
