@@ -12,6 +12,7 @@ from bot.engine import Attachment, Command, Context, Engine, Reply, Result, Tap,
 from bot.knowledge import Device
 from bot.runtime import build_engine
 from bot.state import Outcome, UserState
+from tests.replies import button, labels, urls
 
 ROOT = Path(__file__).resolve().parent.parent
 EN = Context(now=1000.0, language_code="en")
@@ -23,21 +24,7 @@ def engine() -> Engine:
     return build_engine(ROOT / "knowledge", ROOT / "locales")
 
 
-def labels(reply: Reply) -> list[str]:
-    return [b.label for row in reply.buttons for b in row]
 
-
-def button(reply: Reply, text: str) -> str:
-    """Return the callback data of the button whose label contains text."""
-    for row in reply.buttons:
-        for b in row:
-            if text in b.label and b.data:
-                return b.data
-    raise AssertionError(f"no button {text!r} in {labels(reply)}")
-
-
-def urls(reply: Reply) -> list[str]:
-    return [b.url for row in reply.buttons for b in row if b.url]
 
 
 def tap(engine: Engine, state: UserState, reply: Reply, text: str, ctx: Context = EN) -> Result:

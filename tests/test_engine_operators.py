@@ -20,7 +20,6 @@ from bot.engine import (
     Engine,
     Forget,
     Reload,
-    Reply,
     Result,
     Tap,
     Text,
@@ -29,6 +28,8 @@ from bot.engine import (
 from bot.knowledge import Device
 from bot.runtime import build_engine
 from bot.state import Outcome, UserState, Walk
+from tests.replies import button as data
+from tests.replies import labels
 
 ROOT = Path(__file__).resolve().parent.parent
 EN = Context(now=1000.0, language_code="en")
@@ -58,16 +59,6 @@ def edited_engine(tmp_path: Path, *, fix: str | None = None, entry: str | None =
     return build_engine(knowledge, ROOT / "locales")
 
 
-def labels(reply: Reply) -> list[str]:
-    return [b.label for row in reply.buttons for b in row]
-
-
-def data(reply: Reply, text: str) -> str:
-    for row in reply.buttons:
-        for b in row:
-            if text in b.label and b.data:
-                return b.data
-    raise AssertionError(f"no button {text!r} in {labels(reply)}")
 
 
 def walk_at(engine: Engine, user: int, position: int, device: Device = Device.IPHONE) -> Result:

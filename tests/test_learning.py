@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine import Command, Context, Engine, Reply, Tap
+from bot.engine import Command, Context, Engine, Tap
 from bot.knowledge import Device, Knowledge
 from bot.learning import (
     MIN_OUTCOMES,
@@ -27,6 +27,7 @@ from bot.learning import (
 from bot.runtime import build_engine
 from bot.state import OutcomeRecord, UserState
 from bot.store import SqliteStore
+from tests.replies import button
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTRY = "apple_id_server_error"
@@ -36,13 +37,6 @@ ENTRY = "apple_id_server_error"
 def engine() -> Engine:
     return build_engine(ROOT / "knowledge", ROOT / "locales")
 
-
-def button(reply: Reply, label: str) -> str:
-    for row in reply.buttons:
-        for b in row:
-            if label in b.label and b.data:
-                return b.data
-    raise AssertionError(f"no button {label!r}")
 
 
 def stages(knowledge: Knowledge, path: tuple[str, ...]) -> list[str]:

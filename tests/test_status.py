@@ -47,6 +47,8 @@ from bot.status import (
 )
 from tests.botproc import BotProcess
 from tests.fakebotapi import BotMessage, CallbackAnswer, FakeBotApi
+from tests.replies import button as button_data
+from tests.replies import labels
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data" / "status"
@@ -506,16 +508,6 @@ def engine() -> Engine:
     return build_engine(ROOT / "knowledge", ROOT / "locales")
 
 
-def labels(reply: Reply) -> list[str]:
-    return [b.label for row in reply.buttons for b in row]
-
-
-def button_data(reply: Reply, text: str) -> str:
-    for row in reply.buttons:
-        for b in row:
-            if text in b.label and b.data:
-                return b.data
-    raise AssertionError(f"no button {text!r} in {labels(reply)}")
 
 
 def first_step(

@@ -15,7 +15,6 @@ from bot.engine import (
     Context,
     Engine,
     RecordUnmatched,
-    Reply,
     Result,
     Tap,
     Text,
@@ -33,6 +32,7 @@ from bot.unmatched import (
     most_frequent,
     normalize_question,
 )
+from tests.replies import button
 
 ROOT = Path(__file__).resolve().parent.parent
 EN = Context(now=1000.0, language_code="en")
@@ -48,13 +48,6 @@ def engine() -> Engine:
 def kept(result: Result) -> list[UnmatchedQuery]:
     return [e.query for e in result.effects if isinstance(e, RecordUnmatched)]
 
-
-def button(reply: Reply, label: str) -> str:
-    for row in reply.buttons:
-        for b in row:
-            if label in b.label and b.data:
-                return b.data
-    raise AssertionError(f"no button {label!r} in {[b.label for r in reply.buttons for b in r]}")
 
 
 def test_normalize_question_folds_width_case_spaces_and_cuts() -> None:
