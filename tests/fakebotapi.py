@@ -2227,46 +2227,15 @@ class FakeBotApi:
         raise ApiError.bad("wrong file identifier/HTTP URL specified")
 
     async def _send_photo(self, p: _Params) -> JSONDict:
-        chat = self._chat_for(p)
-        file_id, upload = self._input_file(p, "photo")
-        caption, caption_entities = self._formatted(
-            p,
-            "caption",
-            "caption_entities",
-            limit=MAX_CAPTION_LENGTH,
-            too_long="message caption is too long",
-            required=False,
-        )
-        markup = self._reply_markup(p)
-        data = upload.data if upload else self._files[file_id or ""].data
-        size = _image_size(data)
-        if size is None:
-            raise ApiError.bad("IMAGE_PROCESS_FAILED")
-        self._check_can_send(chat)
-        reply_to = self._reply_to(chat, p)
-        if upload is not None:
-            file_id = self._store_file(upload.data, "photos", upload.filename)
-        assert file_id is not None
-        photo = [self.file_object(file_id, width=size[0], height=size[1])]
-        return self._new_message(
-            chat,
-            BotMessage(
-                message_id=chat.next_message_id(),
-                chat_id=chat.chat["id"],
-                date=int(time.time()),
-                kind="photo",
-                caption=caption or None,
-                caption_entities=caption_entities,
-                reply_markup=markup,
-                file_id=file_id,
-                media=photo,
-                reply_to_message_id=reply_to,
-            ),
-        )
+        return self._send_media(p, "photo")
 
     async def _send_document(self, p: _Params) -> JSONDict:
+        return self._send_media(p, "document")
+
+    def _send_media(self, p: _Params, kind: str) -> JSONDict:
+        """sendPhoto / sendDocument: a file (new upload or known file_id) with a caption."""
         chat = self._chat_for(p)
-        file_id, upload = self._input_file(p, "document")
+        file_id, upload = self._input_file(p, kind)
         caption, caption_entities = self._formatted(
             p,
             "caption",
@@ -2276,26 +2245,36 @@ class FakeBotApi:
             required=False,
         )
         markup = self._reply_markup(p)
+        size = None
+        if kind == "photo":
+            size = _image_size(upload.data if upload else self._files[file_id or ""].data)
+            if size is None:
+                raise ApiError.bad("IMAGE_PROCESS_FAILED")
         self._check_can_send(chat)
         reply_to = self._reply_to(chat, p)
         extra: JSONDict = {}
         if upload is not None:
-            file_id = self._store_file(upload.data, "documents", upload.filename)
-            extra = {"file_name": upload.filename, "mime_type": upload.content_type}
+            file_id = self._store_file(upload.data, f"{kind}s", upload.filename)
+            if kind == "document":
+                extra = {"file_name": upload.filename, "mime_type": upload.content_type}
         assert file_id is not None
-        document = self.file_object(file_id, **extra)
+        media: JSONDict | list[JSONDict]
+        if size is not None:
+            media = [self.file_object(file_id, width=size[0], height=size[1])]
+        else:
+            media = self.file_object(file_id, **extra)
         return self._new_message(
             chat,
             BotMessage(
                 message_id=chat.next_message_id(),
                 chat_id=chat.chat["id"],
                 date=int(time.time()),
-                kind="document",
+                kind=kind,
                 caption=caption or None,
                 caption_entities=caption_entities,
                 reply_markup=markup,
                 file_id=file_id,
-                media=document,
+                media=media,
                 reply_to_message_id=reply_to,
             ),
         )
