@@ -7,7 +7,8 @@ text with two buttons: the same Bot API calls our bot makes for a pasted error a
 no knowledge base, matching, engine or storage. Concurrent updates on (PTB's default 256) and
 PTB's default connection pool; long polling like `python -m bot run`. SIGTERM stops it.
 BARE_CONCURRENT_UPDATES and BARE_CONNECTION_POOL_SIZE change those; BARE_TRANSPORT=aiohttp
-makes the Bot API calls with our transport (bot/telegram_http.py) instead of PTB's httpx.
+makes the Bot API calls with our transport (bot/channels/telegram/transport.py) instead of
+PTB's httpx.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ async def serve() -> None:
     builder = builder.concurrent_updates(int(concurrency) if concurrency else True)
     pool = os.environ.get("BARE_CONNECTION_POOL_SIZE")
     if os.environ.get("BARE_TRANSPORT") == "aiohttp":  # our Bot API client instead of httpx
-        from bot.telegram_http import AiohttpRequest
+        from bot.channels.telegram.transport import AiohttpRequest
 
         builder = builder.request(AiohttpRequest(int(pool) if pool else 256))
         builder = builder.get_updates_request(AiohttpRequest(1))

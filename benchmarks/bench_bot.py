@@ -12,15 +12,15 @@ Both are separate processes long-polling the same kind of local fake Bot API
 
 Measured per phase: updates per second (users / from the first push to the last reply), and
 per update the time from being pushed (offered to getUpdates) to its reply (sendMessage or
-editMessageText to that chat) reaching the fake; for taps also to the answerCallbackQuery.
-The bare application gets the same number of concurrent updates and Bot API connections as
-ours (bot.telegram.CONCURRENT_UPDATES, CONNECTION_POOL_SIZE), so that the ratio is the cost of
-our code and transport against PTB as shipped (httpx); bare_aiohttp is the same bare application
-on our transport (bot/telegram_http.py), so that ours / bare_aiohttp is the cost of our code
-alone; once per run of the benchmark it also runs with PTB's defaults (256 concurrent
-updates, 256 connections), for comparison. Runs alternate ours, bare, ours, bare… so that a
-busy machine slows both alike; the ratio is the median of the per-repeat ratios. CPU seconds of
-the bot and of this process (the fake) show which side was the limit.
+editMessageText to that chat) reaching the fake; for taps also to the answerCallbackQuery. The bare
+application gets the same number of concurrent updates and Bot API connections as ours
+(CONCURRENT_UPDATES, CONNECTION_POOL_SIZE of bot.channels.telegram.adapter), so that the ratio is
+the cost of our code and transport against PTB as shipped (httpx); bare_aiohttp is the same bare
+application on our transport (bot/channels/telegram/transport.py), so that ours / bare_aiohttp is
+the cost of our code alone; once per run of the benchmark it also runs with PTB's defaults (256
+concurrent updates, 256 connections), for comparison. Runs alternate ours, bare, ours, bare… so
+that a busy machine slows both alike; the ratio is the median of the per-repeat ratios. CPU seconds
+of the bot and of this process (the fake) show which side was the limit.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from typing import Any
 from benchmarks.bench_match import load_labelled
 from benchmarks.common import goal, goals_table, header, summary_ms, table, write_result
 from benchmarks.procs import BARE, OURS, Proc, new_api
-from bot.telegram import CONCURRENT_UPDATES, CONNECTION_POOL_SIZE
-from tests.fakebotapi import FakeBotApi
+from bot.channels.telegram.adapter import CONCURRENT_UPDATES, CONNECTION_POOL_SIZE
+from tests.support.fakebotapi import FakeBotApi
 
 JAPANESE = re.compile("[\u3040-\u30ff\u4e00-\u9fff]")
 FIRST_USER = 10_000_000
@@ -281,7 +281,8 @@ def report(result: dict[str, Any]) -> str:
             "the fake Bot API. ours and bare: "
             f"{result['settings']['concurrent_updates']} concurrent updates, "
             f"{result['settings']['connection_pool_size']} connections; bare_aiohttp: bare with "
-            "our Bot API transport (bot/telegram_http.py) instead of PTB's httpx (ours / "
+            "our Bot API transport (bot/channels/telegram/transport.py) instead of PTB's httpx "
+            "(ours / "
             f"bare_aiohttp: paste {summary['ratio_same_transport']['paste']:.2f}, tap "
             f"{summary['ratio_same_transport']['tap']:.2f}); bare_defaults: PTB's "
             "defaults (256, 256).\n",

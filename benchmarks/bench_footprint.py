@@ -38,10 +38,10 @@ from benchmarks.bench_match import load_labelled
 from benchmarks.common import ROOT, goal, goals_table, header, table, write_result
 from benchmarks.procs import OURS, Proc, new_api
 from benchmarks.synthetic import write_knowledge_dir
-from bot.knowledge import Device, Knowledge
-from bot.runtime import load_content
-from bot.state import Outcome, UserState, Walk
-from bot.store import SqliteStore
+from bot.app import load_content
+from bot.content.knowledge import Device, Knowledge
+from bot.conversation.state import Outcome, UserState, Walk
+from bot.storage.store import SqliteStore
 
 FIRST_USER = 20_000_000
 SERVED = 500  # stored users who write at once during a memory measurement (--smoke: 50)
@@ -51,10 +51,10 @@ HISTORY_PER_USER = 5
 _BREAKDOWN = """
 import json, sys, time
 t0 = time.perf_counter()
-import telegram.ext, bot.telegram, bot.store, bot.runtime
+import telegram.ext, bot.channels.telegram.adapter, bot.storage.store, bot.app
 t1 = time.perf_counter()
 from pathlib import Path
-from bot.runtime import load_content, engine_for
+from bot.app import load_content, engine_for
 content = load_content(Path("knowledge"), Path("locales"))
 t2 = time.perf_counter()
 engine_for(content)

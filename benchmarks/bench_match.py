@@ -2,11 +2,11 @@
 
     python -m benchmarks.bench_match [--smoke] [--out FILE]
 
-Accuracy on tests/data/queries.yaml for our matcher (bot.matcher.Matcher) and, in the same
+Accuracy on tests/data/queries.yaml for our matcher (bot.matching.matcher.Matcher) and, in the same
 run over the same patterns (every entry's title, message and patterns in both languages):
 
-* difflib: difflib.SequenceMatcher.ratio() on normalised text (bot.normalize), best pattern's
-  entry, accepted from a threshold. Timed twice: plainly (ratio() of every pattern, the
+* difflib: difflib.SequenceMatcher.ratio() on normalised text (bot.matching.normalize), best
+  pattern's entry, accepted from a threshold. Timed twice: plainly (ratio() of every pattern, the
   baseline of the goal) and as difflib.get_close_matches does it (ratio() only where the cheap
   upper bounds real_quick_ratio() and quick_ratio() could beat the best so far: the same
   answers, far fewer ratio() calls);
@@ -52,10 +52,10 @@ from benchmarks.common import (
     write_result,
 )
 from benchmarks.synthetic import generated_knowledge
-from bot.knowledge import LANGS, Knowledge
-from bot.matcher import Matcher
-from bot.normalize import Normalizer
-from bot.runtime import load_content
+from bot.app import load_content
+from bot.content.knowledge import LANGS, Knowledge
+from bot.matching.matcher import Matcher
+from bot.matching.normalize import Normalizer
 
 QUERIES = ROOT / "tests" / "data" / "queries.yaml"
 THRESHOLDS = [t / 2 for t in range(0, 201)]
@@ -89,7 +89,7 @@ def load_labelled(path: Path = QUERIES) -> list[Labelled]:
 
 
 class Ours:
-    """bot.matcher.Matcher, as the bot builds it."""
+    """bot.matching.matcher.Matcher, as the bot builds it."""
 
     name = "ours"
 

@@ -45,9 +45,9 @@ from benchmarks.common import (
 )
 from benchmarks.procs import OURS, Proc, new_api
 from bot import ocr
-from bot.knowledge import load_knowledge
-from bot.matcher import Matcher
-from tests.screenshots import DIALOGS, Screenshot, Style, screenshots
+from bot.content.knowledge import load_knowledge
+from bot.matching.matcher import Matcher
+from tests.support.screenshots import DIALOGS, Screenshot, Style, screenshots
 
 TICK = 0.010  # a typed message every 10 ms
 BASELINE_SECONDS = 3.0

@@ -21,10 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.status import parse_feed
-from tests.botproc import BotProcess
-from tests.fakebotapi import FakeBotApi
-from tests.test_status import DATA, FeedServer
+from bot.apple_status.status import parse_feed
+from tests.apple_status.test_status import STATUS_DATA as DATA
+from tests.apple_status.test_status import FeedServer
+from tests.support.botproc import BotProcess
+from tests.support.fakebotapi import FakeBotApi
 
 FIRST_USER = 7_000_000
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"

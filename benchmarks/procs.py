@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.common import ROOT
-from tests.botproc import TOKEN
-from tests.fakebotapi import FakeBotApi
+from tests.support.botproc import TOKEN
+from tests.support.fakebotapi import FakeBotApi
 
 OURS = ("-m", "bot", "run")
 BARE = ("-m", "benchmarks.bare_bot")

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from bot.knowledge import LANGS, Entry, Knowledge, Localized, LocalizedList
+from bot.content.knowledge import LANGS, Entry, Knowledge, Localized, LocalizedList
 
 # Script runs of a Japanese text; a run of one class is swapped for another of the same class.
 _RUN = re.compile(

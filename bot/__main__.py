@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import PROJECT_ROOT, Settings
+from bot.content.knowledge import Device, Knowledge
 from bot.errors import ConfigError, KnowledgeError
-from bot.knowledge import Device, Knowledge
 
 if TYPE_CHECKING:
-    from bot.learning import LearnedOrder
-    from bot.state import OutcomeRecord
-    from bot.unmatched import UnmatchedQuery
+    from bot.conversation.state import OutcomeRecord
+    from bot.insights.learning import LearnedOrder
+    from bot.insights.unmatched import UnmatchedQuery
 
 logger = logging.getLogger("bot")
 
@@ -88,7 +88,7 @@ def _dirs(args: argparse.Namespace) -> tuple[Path, Path]:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate the content; print every problem, or a one-line summary."""
-    from bot.runtime import load_content
+    from bot.app import load_content
 
     try:
         content = load_content(*_dirs(args))
@@ -107,9 +107,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_match(args: argparse.Namespace) -> int:
     """Recognise one text, or every stdin line, and print the results."""
-    from bot.learning import path_for
-    from bot.matcher import Matcher
-    from bot.runtime import load_content
+    from bot.app import load_content
+    from bot.insights.learning import path_for
+    from bot.matching.matcher import Matcher
 
     try:
         content = load_content(*_dirs(args))
@@ -159,9 +159,9 @@ def _db_path(given: Path | None) -> Path:
 
 def _learned(db: Path | None, knowledge: Knowledge) -> LearnedOrder:
     """Return the fix order learned from the database, if there is one and learning is on."""
-    from bot.learning import WINDOW_DAYS, learned_orders
-    from bot.stats import DAY
-    from bot.store import SqliteStore
+    from bot.insights.learning import WINDOW_DAYS, learned_orders
+    from bot.insights.stats import DAY
+    from bot.storage.store import SqliteStore
 
     if not Settings.from_env(need_token=False).learning:
         return {}
@@ -191,10 +191,10 @@ def _open_existing(db: Path | None) -> Path | None:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     """Print the outcome report of /stats; optionally write its chart."""
-    from bot.chat import to_plain
-    from bot.runtime import load_content
-    from bot.stats import DAY, DEFAULT_WINDOWS, build_report, fixes_in_order, render_report
-    from bot.store import SqliteStore
+    from bot.app import load_content
+    from bot.channels.terminal import to_plain
+    from bot.insights.stats import DAY, DEFAULT_WINDOWS, build_report, fixes_in_order, render_report
+    from bot.storage.store import SqliteStore
 
     path = _open_existing(args.db)
     if path is None:
@@ -219,7 +219,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     texts = render_report(report, content.knowledge, content.locales, lang)
     print("\n\n".join(to_plain(text) for text in texts))
     if args.chart is not None:
-        from bot.chart import solve_rate_png
+        from bot.insights.chart import solve_rate_png
 
         widest = max(report.windows, key=lambda w: w.days)
         stage_of = {fix_id: fix.stage for fix_id, fix in content.knowledge.fixes.items()}
@@ -230,9 +230,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def cmd_unmatched(args: argparse.Namespace) -> int:
     """List the most frequent questions that matched nothing, and what people chose."""
-    from bot.stats import DAY
-    from bot.store import SqliteStore
-    from bot.unmatched import format_line, most_frequent
+    from bot.insights.stats import DAY
+    from bot.insights.unmatched import format_line, most_frequent
+    from bot.storage.store import SqliteStore
 
     path = _open_existing(args.db)
     if path is None:
@@ -253,11 +253,11 @@ def cmd_unmatched(args: argparse.Namespace) -> int:
 
 async def _run(settings: Settings, knowledge_dir: Path, locales_dir: Path) -> int:
     from bot import ocr
+    from bot.app import build_engine
+    from bot.apple_status.status import CACHE_SECONDS, StatusFeed
+    from bot.channels.telegram.adapter import build_application, reload_in_background, serve
     from bot.live import LiveEngine
-    from bot.runtime import build_engine
-    from bot.status import CACHE_SECONDS, StatusFeed
-    from bot.store import SqliteStore
-    from bot.telegram import build_application, reload_in_background, serve
+    from bot.storage.store import SqliteStore
 
     engine = build_engine(knowledge_dir, locales_dir)
     live = LiveEngine(engine, lambda: build_engine(knowledge_dir, locales_dir))
@@ -329,9 +329,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _chat(args: argparse.Namespace) -> int:
-    from bot.chat import TerminalChat
-    from bot.runtime import build_engine
-    from bot.store import MemoryStore, SqliteStore, Store
+    from bot.app import build_engine
+    from bot.channels.terminal import TerminalChat
+    from bot.storage.store import MemoryStore, SqliteStore, Store
 
     engine = build_engine(*_dirs(args))
     lang = args.lang or ("ja" if os.environ.get("LANG", "").startswith("ja") else "en")

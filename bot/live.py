@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from bot.engine import Engine
+from bot.conversation.engine import Engine
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.botproc import TOKEN, BotProcess
-from tests.fakebotapi import FakeBotApi
+from tests.support.botproc import TOKEN, BotProcess
+from tests.support.fakebotapi import FakeBotApi
 
 # The bot opts in to PTB 22's timedelta durations; tests that use PTB in-process do the same.
 os.environ.setdefault("PTB_TIMEDELTA", "true")

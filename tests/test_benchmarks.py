@@ -12,8 +12,7 @@ import pytest
 
 from benchmarks import bench_match
 from bot import ocr
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.paths import ROOT
 
 
 def run_benchmark(name: str, out: Path, timeout: float = 120.0) -> dict[str, Any]:

@@ -16,11 +16,10 @@ import pytest
 from PIL import Image, ImageDraw
 
 from bot import ocr
-from bot.knowledge import load_knowledge
-from bot.matcher import Matcher
-from tests.screenshots import DIALOGS, Style, Variant, font, generate, render
-
-ROOT = Path(__file__).resolve().parent.parent
+from bot.content.knowledge import load_knowledge
+from bot.matching.matcher import Matcher
+from tests.support.paths import ROOT
+from tests.support.screenshots import DIALOGS, Style, Variant, font, generate, render
 
 needs_tesseract = pytest.mark.skipif(
     not ocr.available(),

@@ -1,0 +1,76 @@
+"""Assemble the engine from knowledge/ and locales/, validating everything first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.apple_status.status import ServiceMap, load_service_map
+from bot.content.knowledge import Knowledge, load_knowledge
+from bot.content.locales import Locales, load_locales
+from bot.conversation.engine import Engine
+from bot.errors import KnowledgeError, Problem
+from bot.matching.matcher import Matcher
+from bot.matching.normalize import Normalizer, load_spellings
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """Everything the bot says and knows, validated together."""
+
+    knowledge: Knowledge
+    locales: Locales
+    normalizer: Normalizer
+    status_services: ServiceMap = field(default_factory=ServiceMap)  # knowledge/status.yaml
+
+
+def load_content(knowledge_dir: Path, locales_dir: Path) -> Content:
+    """Load both content folders, reporting every problem of every file at once."""
+    problems: list[Problem] = []
+    knowledge = locales = spellings = None
+    try:
+        knowledge = load_knowledge(knowledge_dir)
+    except KnowledgeError as exc:
+        problems += exc.problems
+    try:
+        spellings = load_spellings(knowledge_dir / "spellings.yaml")
+    except KnowledgeError as exc:
+        problems += exc.problems
+    try:
+        locales = load_locales(locales_dir)
+    except KnowledgeError as exc:
+        problems += exc.problems
+    status_services: ServiceMap | None = ServiceMap()  # no status.yaml: no live status
+    if (knowledge_dir / "status.yaml").exists():
+        try:
+            entry_ids = knowledge.entries.keys() if knowledge is not None else None
+            status_services = load_service_map(knowledge_dir / "status.yaml", entry_ids)
+        except KnowledgeError as exc:
+            status_services = None
+            problems += exc.problems
+    if (
+        problems
+        or knowledge is None
+        or locales is None
+        or spellings is None
+        or status_services is None
+    ):
+        raise KnowledgeError(problems)
+    return Content(knowledge, locales, Normalizer(spellings), status_services)
+
+
+def engine_for(content: Content) -> Engine:
+    """Build the matcher index once and return the engine over it."""
+    matcher = Matcher(content.knowledge, content.normalizer)
+    return Engine(
+        content.knowledge,
+        matcher,
+        content.locales,
+        content.normalizer.detect_device,
+        status_services=content.status_services,
+    )
+
+
+def build_engine(knowledge_dir: Path, locales_dir: Path) -> Engine:
+    """Load and validate the content, then build the engine."""
+    return engine_for(load_content(knowledge_dir, locales_dir))

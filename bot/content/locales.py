@@ -1,0 +1,115 @@
+"""Load locales/<lang>.yaml and render the bot's own strings, HTML-escaping every parameter."""
+
+from __future__ import annotations
+
+import html
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.content.knowledge import LANGS, line_of, load_yaml
+from bot.errors import KnowledgeError, Problem
+
+
+class Html(str):
+    """A string that is already valid Telegram HTML: inserted into a template as it is."""
+
+    __slots__ = ()
+
+
+def escape(text: str) -> Html:
+    """Escape user or knowledge text for Telegram's HTML parse mode."""
+    return Html(html.escape(text, quote=False))
+
+
+def pick_lang(chosen: str | None, language_code: str | None) -> str:
+    """Return the user's language: their /lang choice, else Japanese for 'ja*', else English."""
+    if chosen in LANGS:
+        return chosen
+    return "ja" if (language_code or "").lower().startswith("ja") else "en"
+
+
+@dataclass(frozen=True, slots=True)
+class Locales:
+    """Every user-facing string the bot says about itself, per language."""
+
+    strings: Mapping[str, Mapping[str, str]]
+
+    def t(self, lang: str, key: str, **params: Any) -> Html:
+        """Render one string; parameters are escaped unless they are Html already."""
+        template = self.strings[lang if lang in self.strings else "en"][key]
+        if not params:
+            return Html(template)
+        safe = {k: v if isinstance(v, Html) else escape(str(v)) for k, v in params.items()}
+        return Html(template.format_map(safe))
+
+    def has(self, key: str) -> bool:
+        return key in self.strings["en"]
+
+
+def _flatten(data: Any, prefix: str, out: dict[str, tuple[str, int]], line: int) -> list[str]:
+    """Flatten nested mappings to dotted keys, remembering each key's line; return bad keys."""
+    bad: list[str] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            full = f"{prefix}.{key}" if prefix else str(key)
+            bad += _flatten(value, full, out, line_of(data, line))
+    elif isinstance(data, str):
+        out[prefix] = (data.strip("\n") if "\n" in data.rstrip("\n") else data.strip(), line)
+    else:
+        bad.append(prefix)
+    return bad
+
+
+def _placeholders(template: str) -> set[str]:
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    except ValueError:
+        return {"<malformed>"}
+
+
+def load_locales(directory: Path) -> Locales:
+    """Load and cross-check every locale file; raise KnowledgeError naming file, line and key."""
+    problems: list[Problem] = []
+    flat: dict[str, dict[str, tuple[str, int]]] = {}
+    for lang in LANGS:
+        path = directory / f"{lang}.yaml"
+        doc = load_yaml(path, problems)
+        if doc is None:
+            if path.exists() and not problems:
+                problems.append(Problem(str(path), 1, "file is empty"))
+            continue
+        strings: dict[str, tuple[str, int]] = {}
+        for key in _flatten(doc, "", strings, 1):
+            problems.append(Problem(str(path), line_of(doc, 1), f"key {key!r}: expected a text"))
+        flat[lang] = strings
+    if len(flat) == len(LANGS):
+        reference_lang = LANGS[0]
+        reference = flat[reference_lang]
+        for lang in LANGS[1:]:
+            other = flat[lang]
+            file = str(directory / f"{lang}.yaml")
+            for key in sorted(reference.keys() - other.keys()):
+                problems.append(
+                    Problem(file, 1, f"missing key {key!r} (present in {reference_lang}.yaml)")
+                )
+            for key in sorted(other.keys() - reference.keys()):
+                problems.append(
+                    Problem(file, other[key][1], f"key {key!r} is not in {reference_lang}.yaml")
+                )
+            for key in sorted(reference.keys() & other.keys()):
+                if _placeholders(reference[key][0]) != _placeholders(other[key][0]):
+                    problems.append(
+                        Problem(
+                            file,
+                            other[key][1],
+                            f"key {key!r}: placeholders differ from {reference_lang}.yaml",
+                        )
+                    )
+    if problems:
+        raise KnowledgeError(problems)
+    return Locales(
+        {lang: {k: v for k, (v, _) in strings.items()} for lang, strings in flat.items()}
+    )

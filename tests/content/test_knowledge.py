@@ -1,0 +1,132 @@
+"""The loader: a valid base loads; each kind of problem is reported with file, line and cause."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.content.knowledge import Device, EntryKind, load_knowledge
+from bot.errors import KnowledgeError
+from tests.support.kb_factory import minimal_kb, write_kb
+
+
+def problems_of(folder: Path) -> list[str]:
+    with pytest.raises(KnowledgeError) as info:
+        load_knowledge(folder)
+    return [str(p) for p in info.value.problems]
+
+
+def test_minimal_base_loads(tmp_path: Path) -> None:
+    kb = load_knowledge(write_kb(tmp_path))
+    assert set(kb.entries) == {"server_error", "faq_thing"}
+    assert kb.entries["server_error"].kind is EntryKind.ERROR
+    assert kb.fixes["airplane"].devices == {Device.IPHONE}
+    assert kb.path_for("server_error", Device.MAC) == ("check_status", "contact")
+    assert kb.path_for("server_error", "windows") == ("check_status", "firewall", "contact")
+    assert kb.fixes["firewall"].steps[Device.WINDOWS][0].heading is not None
+    assert kb.links["contact_support"]["en"] == "https://c/en"
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    folder = write_kb(tmp_path)
+    (folder / "entries.yaml").write_text(
+        "entries:\n  - id: x\n    title: [unclosed\n", encoding="utf-8"
+    )
+    [problem] = problems_of(folder)
+    assert problem.startswith(f"{folder / 'entries.yaml'}:")
+    assert "YAML syntax" in problem
+    line = int(problem.split(":")[1])
+    assert line >= 3
+
+
+def test_duplicate_yaml_key_is_refused(tmp_path: Path) -> None:
+    folder = write_kb(tmp_path)
+    text = (folder / "info.yaml").read_text(encoding="utf-8")
+    (folder / "info.yaml").write_text(text + "links: {}\n", encoding="utf-8")
+    assert any("duplicate key 'links'" in p for p in problems_of(folder))
+
+
+def test_duplicate_entry_id(tmp_path: Path) -> None:
+    docs = minimal_kb()
+    docs["entries"]["entries"].append(dict(docs["entries"]["entries"][0]))
+    found = problems_of(write_kb(tmp_path, docs))
+    assert any("entries.yaml:" in p and "duplicate entry id 'server_error'" in p for p in found)
+
+
+def test_duplicate_fix_id(tmp_path: Path) -> None:
+    docs = minimal_kb()
+    docs["fixes"]["fixes"].append(dict(docs["fixes"]["fixes"][0]))
+    assert any(
+        "duplicate fix id 'check_status'" in p for p in problems_of(write_kb(tmp_path, docs))
+    )
+
+
+def test_path_names_unknown_fix(tmp_path: Path) -> None:
+    docs = minimal_kb()
+    docs["entries"]["entries"][0]["path"].insert(1, "no_such_fix")
+    found = problems_of(write_kb(tmp_path, docs))
+    assert any("entry server_error: path names unknown fix 'no_such_fix'" in p for p in found)
+
+
+def test_path_out_of_stage_order(tmp_path: Path) -> None:
+    docs = minimal_kb()
+    docs["entries"]["entries"][0]["path"] = ["contact", "check_status"]
+    assert any("stage order" in p for p in problems_of(write_kb(tmp_path, docs)))
+
+
+@pytest.mark.parametrize("where", ["entry", "fix", "step"])
+def test_missing_language(tmp_path: Path, where: str) -> None:
+    docs = minimal_kb()
+    if where == "entry":
+        del docs["entries"]["entries"][0]["title"]["en"]
+        expected = "entry server_error.title: missing language 'en'"
+    elif where == "fix":
+        del docs["fixes"]["fixes"][1]["title"]["ja"]
+        expected = "fix airplane.title: missing language 'ja'"
+    else:
+        docs["fixes"]["fixes"][1]["steps"]["iphone"] = [{"ja": ["手順"]}]
+        expected = "missing language 'en'"
+    found = problems_of(write_kb(tmp_path, docs))
+    assert any(expected in p for p in found), found
+
+
+def test_fix_without_steps(tmp_path: Path) -> None:
+    docs = minimal_kb()
+    docs["fixes"]["fixes"][1]["steps"] = {}
+    found = problems_of(write_kb(tmp_path, docs))
+    assert any("fix airplane: no steps for any device" in p for p in found)
+
+
+def test_unknown_device_and_unknown_key(tmp_path: Path) -> None:
+    docs = minimal_kb()
+    docs["fixes"]["fixes"][0]["steps"]["android"] = docs["fixes"]["fixes"][0]["steps"]["mac"]
+    docs["fixes"]["fixes"][0]["colour"] = "red"
+    found = problems_of(write_kb(tmp_path, docs))
+    assert any("unknown device 'android'" in p for p in found)
+    assert any("unknown key 'colour'" in p for p in found)
+
+
+def test_problem_lines_point_at_the_item(tmp_path: Path) -> None:
+    docs = minimal_kb()
+    docs["entries"]["entries"][1]["kind"] = "question"
+    folder = write_kb(tmp_path, docs)
+    [problem] = problems_of(folder)
+    line = int(problem.split(":")[1])
+    text = (folder / "entries.yaml").read_text(encoding="utf-8").splitlines()
+    assert "faq_thing" in text[line - 1] or "faq_thing" in text[line]
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    docs = minimal_kb()
+    docs["entries"]["entries"][0]["path"].append("ghost")
+    del docs["fixes"]["fixes"][0]["title"]["en"]
+    del docs["info"]["links"]["contact_support"]
+    found = problems_of(write_kb(tmp_path, docs))
+    assert len(found) >= 3
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    folder = write_kb(tmp_path)
+    (folder / "info.yaml").unlink()
+    assert any("info.yaml" in p and "cannot read" in p for p in problems_of(folder))

@@ -1,0 +1,359 @@
+"""Tests of the matcher against the real knowledge base and the labelled query set."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.content.knowledge import (
+    Device,
+    Entry,
+    EntryKind,
+    Knowledge,
+    Localized,
+    LocalizedList,
+    load_knowledge,
+)
+from bot.matching.matcher import (
+    ALTERNATIVE_FLOOR,
+    MAX_ALTERNATIVES,
+    Alternative,
+    Matcher,
+    MatchResult,
+    detect_device,
+)
+from tests.support.paths import DATA, ROOT
+
+QUERIES = DATA / "queries.yaml"
+REQUIRED_ACCURACY = 0.95
+JAPANESE = re.compile("[\u3040-\u30ff\u4e00-\u9fff]")
+
+
+def load_queries() -> list[tuple[str, frozenset[str]]]:
+    """Return the labelled set as (text, acceptable entry ids); an empty set means "none"."""
+    items: list[dict[str, Any]] = yaml.safe_load(QUERIES.read_text(encoding="utf-8"))
+    labelled = []
+    for item in items:
+        expect = item["expect"]
+        ids = expect if isinstance(expect, list) else [] if expect is None else [expect]
+        labelled.append((str(item["q"]), frozenset(ids)))
+    return labelled
+
+
+@pytest.fixture(scope="module")
+def knowledge() -> Knowledge:
+    return load_knowledge(ROOT / "knowledge")
+
+
+@pytest.fixture(scope="module")
+def matcher(knowledge: Knowledge) -> Matcher:
+    return Matcher(knowledge)
+
+
+@pytest.fixture(scope="module")
+def labelled() -> list[tuple[str, frozenset[str]]]:
+    return load_queries()
+
+
+@pytest.fixture(scope="module")
+def results(matcher: Matcher, labelled: list[tuple[str, frozenset[str]]]) -> list[MatchResult]:
+    return matcher.match_many([text for text, _ in labelled])
+
+
+def describe(result: MatchResult, expected: frozenset[str]) -> str:
+    alternatives = ", ".join(f"{a.entry} {a.score}" for a in result.alternatives) or "-"
+    wanted = "/".join(sorted(expected)) or "nothing"
+    return (
+        f"  {result.query!r}: got {result.entry} ({result.score}), wanted {wanted}; "
+        f"alternatives: {alternatives}"
+    )
+
+
+# --------------------------------------------------------------------------- the labelled set
+
+
+def test_the_labelled_set_covers_every_entry_in_both_languages(
+    knowledge: Knowledge, labelled: list[tuple[str, frozenset[str]]]
+) -> None:
+    negatives = [text for text, ids in labelled if not ids]
+    assert len(labelled) >= 150
+    assert len(negatives) >= 40
+    named = {entry for _, ids in labelled for entry in ids}
+    assert named <= set(knowledge.entries), named - set(knowledge.entries)
+    for entry in knowledge.entries:
+        texts = [text for text, ids in labelled if entry in ids]
+        assert any(JAPANESE.search(t) for t in texts), f"{entry}: no Japanese query"
+        assert any(not JAPANESE.search(t) for t in texts), f"{entry}: no English query"
+
+
+def test_positives_are_recognised(
+    labelled: list[tuple[str, frozenset[str]]], results: list[MatchResult]
+) -> None:
+    pairs = [(r, ids) for r, (_, ids) in zip(results, labelled, strict=True) if ids]
+    misses = [describe(r, ids) for r, ids in pairs if r.entry not in ids]
+    accuracy = 1 - len(misses) / len(pairs)
+    assert accuracy >= REQUIRED_ACCURACY, (
+        f"{accuracy:.1%} of {len(pairs)} positives recognised; misses:\n" + "\n".join(misses)
+    )
+
+
+def test_negatives_are_rejected(
+    labelled: list[tuple[str, frozenset[str]]], results: list[MatchResult]
+) -> None:
+    pairs = [(r, ids) for r, (_, ids) in zip(results, labelled, strict=True) if not ids]
+    taken = [describe(r, ids) for r, ids in pairs if r.entry is not None]
+    accuracy = 1 - len(taken) / len(pairs)
+    assert accuracy >= REQUIRED_ACCURACY, (
+        f"{accuracy:.1%} of {len(pairs)} negatives rejected; wrongly matched:\n" + "\n".join(taken)
+    )
+
+
+def test_a_wrong_entry_is_rarer_than_a_question(
+    labelled: list[tuple[str, frozenset[str]]], results: list[MatchResult]
+) -> None:
+    # Asking "did you mean…" costs a tap; a confident wrong answer costs the user's trust.
+    wrong = [
+        describe(r, ids)
+        for r, (_, ids) in zip(results, labelled, strict=True)
+        if ids and r.entry is not None and r.entry not in ids
+    ]
+    assert len(wrong) <= 2, "confidently wrong:\n" + "\n".join(wrong)
+
+
+# --------------------------------------------------------------------------- each variation
+
+VARIATIONS = [
+    ("exact", "検証に失敗しました。サーバーへの接続に問題があります", "verification_failed"),
+    ("exact en", "There was an error connecting to the Apple ID server.", "apple_id_server_error"),
+    ("typo", "Apple IDサーバーへの接読中にエラーが起きまちた", "apple_id_server_error"),
+    ("full-width", "ＡｐｐｌｅＩＤサーバーへの接続中にエラーが起きました", "apple_id_server_error"),
+    ("half-width kana", "ｱｲｸﾗｳﾄﾞに接続できません", "cannot_connect_icloud"),
+    ("hiragana only", "けんしょうにしっぱいしました", "verification_failed"),
+    (
+        "hiragana only, long",
+        "あいくらうどさーばーとのつうしんちゅうにえらーがはっせいしました",
+        "icloud_server_error",
+    ),
+    ("katakana brand", "アイクラウドに接続できません", "cannot_connect_icloud"),
+    ("katakana Apple", "アップルIDサーバーへの接続中にエラーが起きました", "apple_id_server_error"),
+    ("サーバ", "サーバへの接続に失敗しました", "server_connection_failed"),
+    ("no punctuation", "検証に失敗しましたサーバーへの接続に問題があります", "verification_failed"),
+    (
+        "embedded",
+        "iPhoneの設定を開くとiCloudに接続できませんって表示される",
+        "cannot_connect_icloud",
+    ),
+    (
+        "embedded en",
+        "My iPad says There was an error connecting to the Apple ID server every time",
+        "apple_id_server_error",
+    ),
+    ("fragment", "検証に失敗", "verification_failed"),
+    ("fragment en", "error communicating with icloud server", "icloud_server_error"),
+    ("English typos", "verificaton faild", "verification_failed"),
+    ("English typos 2", "cant conect to icloud", "cannot_connect_icloud"),
+    ("symptom", "iCloudメールが届かない", "mail_not_working"),
+    ("faq", "会社のWi-FiだとiCloudに接続できない", "faq_work_school_network"),
+]
+
+
+@pytest.mark.parametrize(("kind", "text", "entry"), VARIATIONS, ids=[v[0] for v in VARIATIONS])
+def test_each_variation_is_recognised(matcher: Matcher, kind: str, text: str, entry: str) -> None:
+    result = matcher.match(text)
+    assert result.entry == entry, describe(result, frozenset([entry]))
+
+
+UNRELATED = [
+    "hello",
+    "今日の天気は？",
+    "プリンターがWi-Fiに接続できません",
+    "Bluetoothイヤホンが接続できない",
+    "Googleアカウントにログインできません",
+    "Androidの写真が同期されない",
+    "my printer won't connect to wifi",
+    "",
+    "   ",
+    "。。。",
+]
+
+
+@pytest.mark.parametrize("text", UNRELATED)
+def test_unrelated_text_is_not_matched(matcher: Matcher, text: str) -> None:
+    result = matcher.match(text)
+    assert result.entry is None, describe(result, frozenset())
+
+
+def test_a_bare_word_gets_alternatives_not_an_entry(matcher: Matcher) -> None:
+    result = matcher.match("iCloud")
+    assert result.entry is None
+    assert result.alternatives
+
+
+def test_empty_text_scores_nothing(matcher: Matcher) -> None:
+    assert matcher.match("") == MatchResult(query="", entry=None, score=0.0, alternatives=())
+
+
+# --------------------------------------------------------------------------- the decision rule
+
+
+def tiny_knowledge(patterns: dict[str, list[str]]) -> Knowledge:
+    """Return a knowledge base of FAQ entries with the given Japanese and English patterns."""
+    entries = {
+        entry_id: Entry(
+            id=entry_id,
+            kind=EntryKind.FAQ,
+            title=Localized(entry_id, entry_id),
+            patterns=LocalizedList(tuple(texts), tuple(texts)),
+            path=("contact",),
+            answer=Localized("答え", "Answer"),
+        )
+        for entry_id, texts in patterns.items()
+    }
+    return Knowledge(stages=(), fixes={}, entries=entries, links={}, topics={})
+
+
+def test_two_entries_as_close_as_each_other_give_no_entry_but_both_alternatives() -> None:
+    matcher = Matcher(
+        tiny_knowledge(
+            {
+                "twin_a": ["iCloudの同期が止まる"],
+                "twin_b": ["「iCloudの同期が止まる」"],
+                "other": ["App Storeが開けない"],
+            }
+        )
+    )
+    result = matcher.match("iCloudの同期が止まる")
+    assert result.entry is None
+    assert result.score == 100.0
+    assert [a.entry for a in result.alternatives] == ["twin_a", "twin_b"]
+
+
+def test_a_clear_winner_is_chosen_and_left_out_of_the_alternatives() -> None:
+    matcher = Matcher(
+        tiny_knowledge({"sync": ["iCloudの同期が止まる"], "store": ["App Storeが開けない"]})
+    )
+    result = matcher.match("iCloudの同期が止まる")
+    assert result.entry == "sync"
+    assert all(a.entry != "sync" for a in result.alternatives)
+
+
+def test_alternatives_are_few_sorted_meaningful_and_exclude_the_entry(
+    results: list[MatchResult],
+) -> None:
+    for result in results:
+        scores = [a.score for a in result.alternatives]
+        assert len(result.alternatives) <= MAX_ALTERNATIVES
+        assert scores == sorted(scores, reverse=True)
+        assert all(score >= ALTERNATIVE_FLOOR for score in scores)
+        assert result.entry not in {a.entry for a in result.alternatives}
+        assert all(0 <= score <= result.score for score in scores)
+        assert 0 <= result.score <= 100
+
+
+def test_results_are_frozen(matcher: Matcher) -> None:
+    result = matcher.match("iCloudに接続できません")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.entry = "other"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Alternative("a", 1.0).score = 2.0  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------- batches, long text
+
+
+def test_match_many_equals_match_one_by_one(
+    matcher: Matcher, labelled: list[tuple[str, frozenset[str]]], results: list[MatchResult]
+) -> None:
+    assert results == [matcher.match(text) for text, _ in labelled]
+    assert matcher.match_many([]) == []
+
+
+def test_build_is_the_same_matcher(knowledge: Knowledge, matcher: Matcher) -> None:
+    built = Matcher.build(knowledge)
+    assert built.entry_ids == matcher.entry_ids
+    assert built.match("verification failed") == matcher.match("verification failed")
+
+
+def filler(length: int) -> str:
+    sentence = "昨日から家族と旅行に来ていて、ホテルでゆっくりしています。"
+    return (sentence * (length // len(sentence) + 1))[:length]
+
+
+@pytest.mark.parametrize("where", ["start", "middle", "end"])
+def test_a_message_inside_a_5000_character_paste_is_found(matcher: Matcher, where: str) -> None:
+    message = "検証に失敗しました。サーバーへの接続に問題があります"
+    rest = 5000 - len(message)
+    head = {"start": 0, "middle": rest // 2, "end": rest}[where]
+    text = filler(head) + message + filler(rest - head)
+    assert len(text) == 5000
+    result = matcher.match(text)
+    assert result.entry == "verification_failed", describe(
+        result, frozenset(["verification_failed"])
+    )
+    assert result.query == text
+
+
+def test_a_5000_character_paste_of_chatter_matches_nothing(matcher: Matcher) -> None:
+    result = matcher.match(filler(5000))
+    assert result.entry is None
+
+
+def test_an_enormous_paste_is_cut_not_choked_on(matcher: Matcher) -> None:
+    result = matcher.match("iCloudに接続できません" + "あ" * 200_000)
+    assert result.entry == "cannot_connect_icloud"
+
+
+# --------------------------------------------------------------------------- devices
+
+DEVICES = [
+    ("iPhoneの設定を開くと", Device.IPHONE),
+    ("iPadで同期できない", Device.IPHONE),
+    ("アイフォンです", Device.IPHONE),
+    ("あいふぉんです", Device.IPHONE),
+    ("iOS 17にしたら", Device.IPHONE),
+    ("Macで検証に失敗", Device.MAC),
+    ("MacBook Airです", Device.MAC),
+    ("マックです", Device.MAC),
+    ("macOS Sonomaで", Device.MAC),
+    ("on my iMac", Device.MAC),
+    ("Windowsです", Device.WINDOWS),
+    ("on my PC", Device.WINDOWS),
+    ("パソコンで", Device.WINDOWS),
+    ("ウィンドウズ11", Device.WINDOWS),
+    ("Win11で", Device.WINDOWS),
+    ("iCloud for Windows", Device.WINDOWS),
+    ("ｉＰｈｏｎｅ", Device.IPHONE),
+    ("iPhoneとMacで写真が同期されない", None),
+    ("PCとiPhone", None),
+    ("iCloudに接続できません", None),
+    ("my machine", None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("text", "device"), DEVICES)
+def test_detect_device(text: str, device: Device | None) -> None:
+    assert detect_device(text) is device
+
+
+# --------------------------------------------------------------------------- the score table
+
+
+def main() -> None:
+    """Print every labelled query's best scores, for choosing THRESHOLD and MARGIN."""
+    matcher = Matcher(load_knowledge(ROOT / "knowledge"))
+    labelled = load_queries()
+    for (text, ids), row in zip(labelled, matcher.scores([t for t, _ in labelled]), strict=True):
+        order = row.argsort()[::-1]
+        best, second = (matcher.entry_ids[i] for i in order[:2])
+        good = "pos" if ids and best in ids else "neg" if not ids else "BAD"
+        margin = row[order[0]] - row[order[1]]
+        print(f"{good} {row[order[0]]:5.1f} +{margin:4.1f} {best:26} {second:26} {text[:60]!r}")
+
+
+if __name__ == "__main__":
+    main()

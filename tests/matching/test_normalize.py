@@ -1,0 +1,174 @@
+"""Tests of the text normalisation shared by user texts and knowledge patterns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.errors import KnowledgeError
+from bot.matching.normalize import Normalizer, Spellings, fold, load_spellings, normalize
+
+# (what, one spelling, another spelling): both must normalise to the same text.
+SAME = [
+    ("full-width Latin", "ＡｐｐｌｅＩＤ", "AppleID"),
+    ("full-width digits", "ｉＯＳ１７", "iOS17"),
+    ("half-width kana", "ｱｲｸﾗｳﾄﾞ", "アイクラウド"),
+    ("half-width voiced kana", "ｻｰﾊﾞｰ", "サーバー"),
+    ("case", "ICLOUD", "icloud"),
+    ("katakana and hiragana", "エラー", "えらー"),
+    ("long vowel dropped at the end", "サーバ", "サーバー"),
+    ("long vowel typed as a hyphen", "サ-バ-", "サーバー"),
+    ("corner brackets", "「iCloudに接続できません」", "iCloudに接続できません"),
+    ("white corner brackets", "『検証に失敗しました』", "検証に失敗しました"),
+    ("lenticular brackets", "【iCloud】", "iCloud"),
+    ("parentheses and square brackets", "(iCloud) [Mac]", "iCloud Mac"),
+    ("Japanese full stop", "検証に失敗しました。サーバー", "検証に失敗しましたサーバー"),
+    ("Japanese comma and middle dot", "会社・学校、Wi-Fi", "会社学校Wi-Fi"),
+    ("ellipsis and marks", "接続できません…!?", "接続できません"),
+    ("curly quotes", "“Verification failed”", "Verification failed"),
+    ("apostrophe joins", "can't connect", "cant connect"),
+    ("curly apostrophe joins", "can’t connect", "cant connect"),
+    ("spaces next to Japanese", "iCloud に 接続 できません", "iCloudに接続できません"),
+    ("runs of whitespace", "verification \t\n  failed", "verification failed"),
+    ("emoji", "iCloud 😭 sync", "iCloud sync"),
+    ("katakana brand iCloud", "アイクラウドに接続できません", "iCloudに接続できません"),
+    ("hiragana brand iCloud", "あいくらうど", "iCloud"),
+    ("spaced i cloud", "i cloud", "icloud"),
+    ("katakana brand Apple", "アップル", "Apple"),
+    ("Apple ID spaced", "apple id", "appleid"),
+    ("Apple ID in katakana", "アップルID", "Apple ID"),
+    ("Apple ID in hiragana", "あっぷるID", "AppleID"),
+    ("iPhone in katakana", "アイフォーン", "iPhone"),
+    ("PC in katakana", "パソコン", "PC"),
+    ("log in / sign in (ja)", "ログインできない", "サインインできない"),
+    ("log in / sign in (en)", "log in", "sign in"),
+    ("login / sign in (en)", "login", "sign in"),
+    ("e-mail", "e-mail", "mail"),
+    ("email", "email", "mail"),
+    ("Wi-Fi in katakana", "ワイファイ", "Wi-Fi"),
+    ("wi-fi / wifi", "wi-fi", "WiFi"),
+    ("password", "パスワード", "password"),
+    ("つながらない / 接続できない", "iCloudにつながらない", "iCloudに接続できない"),
+    ("hiragana for kanji: 検証に失敗", "けんしょうにしっぱいしました", "検証に失敗しました"),
+    ("hiragana for kanji: 接続", "せつぞく", "接続"),
+    ("hiragana for kanji: 同期", "どうきされない", "同期されない"),
+    ("hiragana for kanji: 通信中", "つうしんちゅう", "通信中"),
+    ("hiragana for kanji: 発生", "はっせいしました", "発生しました"),
+    ("hiragana for kanji: 起きました", "おきました", "起きました"),
+    ("hiragana for kanji: 容量", "ようりょう", "容量"),
+    ("hiragana for kanji: 設定", "せってい", "設定"),
+    ("hiragana for kanji: 機種変更", "きしゅへんこう", "機種変更"),
+    ("hiragana for kanji: 問題", "もんだいがあります", "問題があります"),
+    (
+        "a whole message typed in hiragana",
+        "あっぷるあいでぃーさーばーへのせつぞくちゅうにえらーがおきました",
+        "Apple IDサーバーへの接続中にエラーが起きました",
+    ),
+]
+
+
+@pytest.mark.parametrize(("what", "one", "other"), SAME, ids=[s[0] for s in SAME])
+def test_spellings_meet(what: str, one: str, other: str) -> None:
+    assert normalize(one) == normalize(other), what
+
+
+# (text, its normalised form): the exact output, so changes to the pipeline are deliberate.
+EXACT = [
+    ("", ""),
+    ("   ", ""),
+    ("!!!", ""),
+    (
+        "ＡｐｐｌｅＩＤサーバーへの接続中にエラーが起きました",
+        "appleidさばへのせつぞくちゅうにえらがおきました",
+    ),
+    ("「iCloudに接続できません」", "icloudにせつぞくできません"),
+    ("Verification failed. There was a problem.", "verification failed there was a problem"),
+    ("can't connect to i cloud", "cant connect to icloud"),
+    ("アイクラウドバックアップ", "icloudばっくあっぷ"),
+    ("iCloudメール", "icloudめる"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), EXACT)
+def test_normal_form(text: str, expected: str) -> None:
+    assert normalize(text) == expected
+
+
+# (text, a text it must stay apart from)
+APART = [
+    ("mac", "machine"),
+    ("止める", "メール"),
+    ("iCloud", "Google"),
+    ("検証", "確認"),
+]
+
+
+@pytest.mark.parametrize(("one", "other"), APART)
+def test_different_words_stay_different(one: str, other: str) -> None:
+    assert normalize(one) != normalize(other)
+
+
+def test_latin_words_are_replaced_whole_only() -> None:
+    assert normalize("machine login") == "machine sign in"
+    assert normalize("logins") == "logins"
+
+
+def test_normalize_is_idempotent() -> None:
+    for _, one, other in SAME:
+        for text in (one, other):
+            assert normalize(normalize(text)) == normalize(text)
+
+
+def test_fold_leaves_the_table_out() -> None:
+    assert fold("「アイクラウド」") == "あいくらうど"
+    assert fold("Wi-Fi  ！") == "wi fi"
+
+
+def test_long_text_is_linear_and_sane() -> None:
+    text = "「iCloudに接続できません」と表示される。" * 500
+    result = normalize(text)
+    assert result.startswith("icloudにせつぞくできませんとひょうじされる")
+    assert len(result) < len(text) * 2
+
+
+def test_topics_and_context() -> None:
+    normalizer = Normalizer(load_spellings())
+    assert "work_school" in normalizer.topics(normalize("会社のWi-Fiでつながらない"))
+    assert normalizer.has_context(normalize("iCloudに接続できません"))
+    assert normalizer.has_context(normalize("写真が同期されない"))
+    assert not normalizer.has_context(normalize("Androidの写真が同期されない"))
+    assert not normalizer.has_context(normalize("プリンターがWi-Fiに接続できません"))
+
+
+def test_a_table_of_its_own() -> None:
+    spellings = Spellings(replacements={fold("ﾃｽﾄ"): "test"})
+    normalizer = Normalizer(spellings)
+    assert normalizer("テスト中") == "test中"
+    assert normalizer.detect_device("iPhone") is None
+    assert normalizer.topics("test") == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("spellings: [a, b]\n", "spellings: expected a mapping"),
+        ("spellings:\n  icloud: アイクラウド\n", "spellings.icloud: expected a list"),
+        ("readings:\n  検証: kenshou\n", "readings.検証: expected kana"),
+        ("devices:\n  android: [pixel]\n", "devices.android: expected iphone, mac or windows"),
+        ("context:\n  weak: [x]\n", "context.weak: expected strong or foreign"),
+        ("colours: {}\n", "unknown key 'colours'"),
+        (
+            "spellings:\n  icloud: [アイクラウド]\n  apple: [アイクラウド]\n",
+            "already listed in spellings.icloud",
+        ),
+        ("spellings: [\n", "YAML syntax"),
+    ],
+)
+def test_a_broken_table_is_refused_with_its_place(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "spellings.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(KnowledgeError) as caught:
+        load_spellings(path)
+    assert message in str(caught.value)
+    assert str(path) in str(caught.value)
