@@ -18,6 +18,9 @@ from bot.errors import KnowledgeError, Problem
 
 LANGS: tuple[str, ...] = ("ja", "en")
 
+SOURCES: tuple[str, ...] = ("article", "general")
+"""Where a section's steps come from: the source article, or general knowledge beyond it."""
+
 
 class Device(StrEnum):
     """The devices a fix can have steps for (iphone covers iPhone and iPad)."""
@@ -62,10 +65,15 @@ class LocalizedList:
 
 @dataclass(frozen=True, slots=True)
 class Section:
-    """A run of numbered steps, optionally headed (e.g. "iOS 14 and earlier")."""
+    """A run of numbered steps, optionally headed (e.g. "iOS 14 and earlier").
+
+    `source` is "article" (the steps carry the source article's facts) or "general" (written
+    from general knowledge beyond the article); see knowledge/SCHEMA.md.
+    """
 
     steps: LocalizedList
     heading: Localized | None = None
+    source: str = "article"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +122,13 @@ class Entry:
     message: Localized | None = None
     summary: Localized | None = None
     answer: Localized | None = None
+    devices: frozenset[Device] = frozenset(Device)
+    other_device: Localized | None = None
+    order_note: Localized | None = None
+
+    def applies_to(self, device: Device | str) -> bool:
+        """Return whether the entry's walk is meant for the device (see `devices`)."""
+        return Device(device) in self.devices
 
     def all_patterns(self, lang: str) -> tuple[str, ...]:
         """Return every text that should match this entry in one language."""
@@ -152,6 +167,10 @@ class Knowledge:
         """Return the fixes of an entry that have steps for the device, in walking order."""
         device = Device(device)
         return tuple(f for f in self.entries[entry_id].path if device in self.fixes[f].devices)
+
+    def applies(self, entry_id: str, device: Device | str) -> bool:
+        """Return whether the entry applies to the device (path_for does not check this)."""
+        return self.entries[entry_id].applies_to(device)
 
 
 # --------------------------------------------------------------------------- YAML with lines
@@ -332,11 +351,15 @@ def _read_sections(r: _Reader, value: Any, where: str, line: int) -> tuple[Secti
         data = r.mapping(item, where, sline)
         if data is None:
             continue
-        r.unknown_keys(data, {"heading", *LANGS}, where)
+        r.unknown_keys(data, {"heading", "source", *LANGS}, where)
         heading = r.text(data, "heading", where, required=False)
+        source = data.get("source", "article")
+        if source not in SOURCES:
+            r.problem(data.line, f"{where}: 'source' must be one of {', '.join(SOURCES)}")
+            source = "article"
         steps = r.text_list(data, "", f"{where} section", required=True)
         if steps.ja and steps.en:
-            sections.append(Section(steps=steps, heading=heading))
+            sections.append(Section(steps=steps, heading=heading, source=source))
     return tuple(sections)
 
 
@@ -403,7 +426,41 @@ def _read_fixes(r: _Reader, doc: _Map, stage_ids: set[str]) -> dict[str, tuple[F
     return fixes
 
 
-_ENTRY_KEYS = {"id", "kind", "title", "message", "summary", "answer", "patterns", "path"}
+_ENTRY_KEYS = {
+    "id",
+    "kind",
+    "title",
+    "message",
+    "summary",
+    "answer",
+    "patterns",
+    "path",
+    "devices",
+    "other_device",
+    "order_note",
+}
+
+
+def _read_entry_devices(r: _Reader, data: _Map, where: str) -> frozenset[Device]:
+    """Read an entry's optional `devices` list (default: every device)."""
+    raw = data.get("devices")
+    if raw is None:
+        return frozenset(Device)
+    if not isinstance(raw, list) or not raw:
+        r.problem(data.line, f"{where}: 'devices' must be a non-empty list of devices")
+        return frozenset(Device)
+    devices: list[Device] = []
+    for name in raw:
+        try:
+            device = Device(name)
+        except ValueError:
+            r.problem(line_of(raw, data.line), f"{where}.devices: unknown device {name!r}")
+            continue
+        if device in devices:
+            r.problem(line_of(raw, data.line), f"{where}.devices: {name!r} named twice")
+            continue
+        devices.append(device)
+    return frozenset(devices) if devices else frozenset(Device)
 
 
 def _read_entries(
@@ -441,18 +498,52 @@ def _read_entries(
                     r.problem(line_of(raw_path, data.line), f"{where}: path names {fid!r} twice")
                 else:
                     path.append(fid)
+        devices = _read_entry_devices(r, data, where)
+        other_device = r.text(data, "other_device", where, required=False)
+        if devices != frozenset(Device) and other_device is None:
+            r.problem(
+                data.line, f"{where}: 'devices' leaves out a device, so 'other_device' is needed"
+            )
+        if devices == frozenset(Device) and "other_device" in data:
+            r.problem(data.line, f"{where}: 'other_device' needs 'devices' that leave out a device")
+        order_note = r.text(data, "order_note", where, required=False)
+        if path:
             ranks = [stage_rank[fixes[f].stage] for f in path]
-            if ranks != sorted(ranks):
+            in_order = ranks == sorted(ranks)
+            if not in_order and "order_note" not in data:
                 r.problem(
                     line_of(raw_path, data.line),
-                    f"{where}: path does not follow the stage order",
+                    f"{where}: path does not follow the stage order"
+                    " (if on purpose, say why in 'order_note')",
                 )
+            if in_order and "order_note" in data:
+                r.problem(
+                    data.line, f"{where}: 'order_note' given, but the path follows the stage order"
+                )
+            for device in sorted(devices):
+                if not any(device in fixes[f].devices for f in path):
+                    r.problem(
+                        line_of(raw_path, data.line),
+                        f"{where}: path has no fix with steps for {device.value!r}",
+                    )
         if eid is None or title is None or not patterns.ja or not patterns.en:
             continue
         if eid in entries:
             r.problem(data.line, f"duplicate entry id {eid!r} (first at line {entries[eid][1]})")
             continue
-        entry = Entry(eid, kind, title, patterns, tuple(path), message, summary, answer)
+        entry = Entry(
+            eid,
+            kind,
+            title,
+            patterns,
+            tuple(path),
+            message,
+            summary,
+            answer,
+            devices,
+            other_device,
+            order_note,
+        )
         entries[eid] = (entry, data.line)
     return entries
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.content.knowledge import Device, EntryKind, load_knowledge
+from bot.content.knowledge import Device, EntryKind, Localized, load_knowledge
 from bot.errors import KnowledgeError
-from tests.support.kb_factory import minimal_kb, write_kb
+from tests.support.kb_factory import minimal_kb, t, write_kb
 
 
 def problems_of(folder: Path) -> list[str]:
@@ -130,3 +130,103 @@ def test_missing_file(tmp_path: Path) -> None:
     folder = write_kb(tmp_path)
     (folder / "info.yaml").unlink()
     assert any("info.yaml" in p and "cannot read" in p for p in problems_of(folder))
+
+
+# ------------------------------------------------------------- devices, order_note, source
+
+
+def test_new_fields_default_safely(tmp_path: Path) -> None:
+    kb = load_knowledge(write_kb(tmp_path))
+    entry = kb.entries["server_error"]
+    assert entry.devices == frozenset(Device)
+    assert entry.other_device is None and entry.order_note is None
+    assert all(kb.applies("server_error", d) for d in Device)
+    assert kb.fixes["check_status"].steps[Device.MAC][0].source == "article"
+
+
+def test_entry_devices_and_other_device(tmp_path: Path) -> None:
+    docs = minimal_kb()
+    entry = docs["entries"]["entries"][0]
+    entry["devices"] = ["iphone"]
+    entry["other_device"] = t("iPhoneで", "Use the iPhone")
+    kb = load_knowledge(write_kb(tmp_path, docs))
+    assert kb.entries["server_error"].devices == {Device.IPHONE}
+    assert kb.applies("server_error", "iphone") and not kb.applies("server_error", Device.MAC)
+    assert kb.entries["server_error"].other_device == Localized("iPhoneで", "Use the iPhone")
+    # path_for does not look at devices: code that doesn't check applies() keeps working
+    assert kb.path_for("server_error", Device.MAC) == ("check_status", "contact")
+
+
+@pytest.mark.parametrize(
+    ("devices", "other", "expected"),
+    [
+        (["iphone"], None, "'devices' leaves out a device, so 'other_device' is needed"),
+        (None, True, "'other_device' needs 'devices' that leave out a device"),
+        (["android"], True, "entry server_error.devices: unknown device 'android'"),
+        (["mac", "mac"], True, "entry server_error.devices: 'mac' named twice"),
+        ([], True, "'devices' must be a non-empty list of devices"),
+    ],
+)
+def test_entry_devices_problems(
+    tmp_path: Path, devices: list[str] | None, other: bool | None, expected: str
+) -> None:
+    docs = minimal_kb()
+    entry = docs["entries"]["entries"][0]
+    if devices is not None:
+        entry["devices"] = devices
+    if other:
+        entry["other_device"] = t("別のデバイス", "Another device")
+    folder = write_kb(tmp_path, docs)
+    found = problems_of(folder)
+    assert any(expected in p for p in found), found
+    assert all(p.startswith(f"{folder / 'entries.yaml'}:") for p in found), found
+
+
+def test_device_without_a_fix_in_the_path(tmp_path: Path) -> None:
+    docs = minimal_kb()
+    entry = docs["entries"]["entries"][0]
+    entry["path"] = ["airplane"]
+    entry["devices"] = ["iphone", "windows"]
+    entry["other_device"] = t("別のデバイス", "Another device")
+    found = problems_of(write_kb(tmp_path, docs))
+    assert any("entry server_error: path has no fix with steps for 'windows'" in p for p in found)
+
+
+def test_order_note_allows_a_path_out_of_stage_order(tmp_path: Path) -> None:
+    docs = minimal_kb()
+    entry = docs["entries"]["entries"][0]
+    entry["path"] = ["contact", "check_status"]
+    entry["order_note"] = t("先に連絡します", "We contact first")
+    kb = load_knowledge(write_kb(tmp_path, docs))
+    assert kb.entries["server_error"].order_note == Localized("先に連絡します", "We contact first")
+    assert kb.entries["server_error"].path == ("contact", "check_status")
+
+
+def test_order_note_on_a_path_in_stage_order_is_refused(tmp_path: Path) -> None:
+    docs = minimal_kb()
+    docs["entries"]["entries"][0]["order_note"] = t("順番", "Order")
+    found = problems_of(write_kb(tmp_path, docs))
+    assert any("'order_note' given, but the path follows the stage order" in p for p in found)
+
+
+def test_order_note_needs_every_language(tmp_path: Path) -> None:
+    docs = minimal_kb()
+    entry = docs["entries"]["entries"][0]
+    entry["path"] = ["contact", "check_status"]
+    entry["order_note"] = {"ja": "先に連絡します"}
+    found = problems_of(write_kb(tmp_path, docs))
+    assert any("entry server_error.order_note: missing language 'en'" in p for p in found)
+
+
+def test_section_source(tmp_path: Path) -> None:
+    docs = minimal_kb()
+    docs["fixes"]["fixes"][1]["steps"]["iphone"] = [
+        {"source": "general", "ja": ["手"], "en": ["S"]}
+    ]
+    kb = load_knowledge(write_kb(tmp_path, docs))
+    assert kb.fixes["airplane"].steps[Device.IPHONE][0].source == "general"
+    docs["fixes"]["fixes"][1]["steps"]["iphone"][0]["source"] = "blog"
+    found = problems_of(write_kb(tmp_path / "bad", docs))
+    assert any(
+        "fix airplane.steps.iphone: 'source' must be one of article, general" in p for p in found
+    )

@@ -14,7 +14,12 @@ KNOWLEDGE_DIR = KNOWLEDGE
 STAGES = ["basic", "easy", "intermediate", "advanced", "last_resort"]
 
 FIXES_BY_STAGE = {
-    "basic": ["check_apple_status", "check_internet", "check_apple_id_password"],
+    "basic": [
+        "check_apple_status",
+        "check_internet",
+        "check_apple_id_password",
+        "check_app_icloud_setting",
+    ],
     "easy": [
         "restart_device",
         "reconnect_wifi",
@@ -22,16 +27,28 @@ FIXES_BY_STAGE = {
         "try_mobile_data",
         "toggle_airplane_mode",
     ],
-    "intermediate": ["reset_network_settings", "change_dns", "check_date_time"],
+    "intermediate": [
+        "reset_network_settings",
+        "change_dns",
+        "update_router_firmware",
+        "check_date_time",
+    ],
     "advanced": ["sign_out_and_in", "update_os", "disable_vpn", "get_verification_code"],
     "last_resort": [
         "check_icloud_storage",
+        "free_up_icloud_storage",
+        "upgrade_icloud_storage",
         "windows_ipv6",
         "windows_killer_network",
         "windows_firewall",
+        "ask_network_admin",
         "contact_apple_support",
     ],
 }
+# The fix that ends a walk: Apple Support, or the network administrator on a company network.
+FINAL_FIXES = {"contact_apple_support", "ask_network_admin"}
+# Entries whose path leaves the stage order on purpose (each has an order_note).
+REORDERED = {"verification_failed", "sync_not_working", "backup_failed"}
 ALL_FIXES = [f for stage in STAGES for f in FIXES_BY_STAGE[stage]]
 
 ERRORS = {
@@ -82,12 +99,17 @@ FIX_DEVICES = {
     "try_mobile_data": {Device.IPHONE},
     "toggle_airplane_mode": {Device.IPHONE},
     "reset_network_settings": IPHONE_MAC,
-    "change_dns": IPHONE_MAC,
+    "change_dns": ALL_DEVICES,
     "check_date_time": ALL_DEVICES,  # Windows steps added: a wrong PC clock fails verification too
-    "sign_out_and_in": IPHONE_MAC,
-    "disable_vpn": IPHONE_MAC,
-    "get_verification_code": IPHONE_MAC,
-    "check_icloud_storage": IPHONE_MAC,
+    "sign_out_and_in": ALL_DEVICES,
+    "disable_vpn": ALL_DEVICES,
+    "get_verification_code": ALL_DEVICES,
+    "check_icloud_storage": ALL_DEVICES,
+    "check_app_icloud_setting": ALL_DEVICES,
+    "update_router_firmware": ALL_DEVICES,
+    "free_up_icloud_storage": ALL_DEVICES,
+    "upgrade_icloud_storage": ALL_DEVICES,
+    "ask_network_admin": ALL_DEVICES,
     **{f: {Device.WINDOWS} for f in WINDOWS_ONLY},
 }
 # Mac fixes taken from the article: their steps go through System Settings / System Preferences.
@@ -233,11 +255,40 @@ def test_mac_steps_name_both_settings_apps(k: Knowledge) -> None:
 # --------------------------------------------------------------------------- paths
 
 
-def test_paths_follow_global_order(k: Knowledge) -> None:
+def test_paths_follow_stage_order(k: Knowledge) -> None:
     for entry in k.entries.values():
-        positions = [ALL_FIXES.index(f) for f in entry.path]
-        assert positions == sorted(positions), entry.id
+        ranks = [STAGES.index(k.fixes[f].stage) for f in entry.path]
+        assert (ranks == sorted(ranks)) == (entry.id not in REORDERED), entry.id
+        assert (entry.order_note is not None) == (entry.id in REORDERED), entry.id
         assert len(set(entry.path)) == len(entry.path), entry.id
+
+
+ERROR_PATH = [
+    "check_apple_status",
+    "check_internet",
+    "check_apple_id_password",
+    "restart_device",
+    "reconnect_wifi",
+    "restart_router",
+    "try_mobile_data",
+    "toggle_airplane_mode",
+    "check_date_time",
+    "change_dns",
+    "reset_network_settings",
+    "update_os",
+    "disable_vpn",
+    "get_verification_code",
+    "sign_out_and_in",
+    "check_icloud_storage",
+    "windows_ipv6",
+    "windows_killer_network",
+    "windows_firewall",
+    "contact_apple_support",
+]
+
+
+def before(path: tuple[str, ...], first: str, then: str) -> bool:
+    return path.index(first) < path.index(then)
 
 
 def test_error_paths(k: Knowledge) -> None:
@@ -245,7 +296,10 @@ def test_error_paths(k: Knowledge) -> None:
         path = k.entries[eid].path
         assert path[0] == "check_apple_status", eid
         assert path[-1] == "contact_apple_support", eid
-        assert list(path) == ALL_FIXES, eid
+        if eid == "verification_failed":
+            assert sorted(path) == sorted(ERROR_PATH), eid
+        else:
+            assert list(path) == ERROR_PATH, eid
         iphone = k.path_for(eid, Device.IPHONE)
         for fid in [
             "toggle_airplane_mode",
@@ -261,8 +315,9 @@ def test_error_paths(k: Knowledge) -> None:
             assert fid in windows, (eid, fid)
         assert windows[0] == "check_apple_status" and windows[-1] == "contact_apple_support"
     verification = k.entries["verification_failed"].path
-    assert "check_date_time" in verification
-    assert "get_verification_code" in verification
+    for likely in ["check_date_time", "get_verification_code"]:
+        for risky in ["reset_network_settings", "sign_out_and_in"]:
+            assert before(verification, likely, risky), (likely, risky)
 
 
 def test_device_paths_filter_out_foreign_fixes(k: Knowledge) -> None:
@@ -283,25 +338,60 @@ def test_symptom_paths(k: Knowledge) -> None:
     assert k.entries["storage_full"].path[0] == "check_icloud_storage"
     assert "check_icloud_storage" in k.entries["sync_not_working"].path
     assert "check_icloud_storage" in k.entries["backup_failed"].path
+    for eid in ["sync_not_working", "backup_failed"]:
+        path = k.entries[eid].path
+        for risky in ["reset_network_settings", "sign_out_and_in"]:
+            assert before(path, "check_icloud_storage", risky), (eid, risky)
+    full = k.entries["storage_full"].path
+    assert full[:3] == ("check_icloud_storage", "free_up_icloud_storage", "upgrade_icloud_storage")
     for eid in ["store_unavailable", "mail_not_working", "cannot_sign_in"]:
         assert k.entries[eid].path[0] == "check_apple_status", eid
 
 
 def test_faq_paths(k: Knowledge) -> None:
     for eid in FAQS:
-        assert k.entries[eid].path[-1] == "contact_apple_support", eid
-    assert k.entries["faq_new_device"].path[0] == "sign_out_and_in"
+        expected = (
+            "ask_network_admin" if eid == "faq_work_school_network" else "contact_apple_support"
+        )
+        assert k.entries[eid].path[-1] == expected, eid
+    new_device = k.entries["faq_new_device"].path
+    assert "sign_out_and_in" in new_device and before(new_device, "sign_out_and_in", "update_os")
+    assert k.entries["faq_single_app"].path[0] == "check_app_icloud_setting"
     wifi_only = k.entries["faq_wifi_only"].path
     assert "restart_router" in wifi_only and "change_dns" in wifi_only
     assert "restart_router" in k.entries["faq_recurring_error"].path
-    assert "disable_vpn" in k.entries["faq_work_school_network"].path
+    work = k.entries["faq_work_school_network"].path
+    assert "disable_vpn" in work
+    assert "restart_router" not in work and "contact_apple_support" not in work
+    assert "windows_firewall" not in work
 
 
 def test_every_device_path_is_usable(k: Knowledge) -> None:
     for entry in k.entries.values():
         for device in Device:
             path = k.path_for(entry.id, device)
-            assert path and path[-1] == "contact_apple_support", (entry.id, device)
+            assert path and path[-1] in FINAL_FIXES, (entry.id, device)
+
+
+def test_three_fixes_before_the_last_resort_on_every_device(k: Knowledge) -> None:
+    for entry in k.entries.values():
+        for device in Device:
+            if not entry.applies_to(device):
+                continue
+            path = k.path_for(entry.id, device)
+            assert path[-1] in FINAL_FIXES, (entry.id, device)
+            assert not FINAL_FIXES & set(path[:-1]), (entry.id, device)
+            assert len(path) - 1 >= 3, (entry.id, device, path)
+
+
+def test_backup_is_made_by_iphone_or_ipad(k: Knowledge) -> None:
+    backup = k.entries["backup_failed"]
+    assert backup.devices == {Device.IPHONE}
+    assert backup.other_device is not None
+    assert "Time Machine" in backup.other_device.en and "Time Machine" in backup.other_device.ja
+    assert "iPhone or iPad" in backup.other_device.en and "iPhone・iPad" in backup.other_device.ja
+    others = [e.id for e in k.entries.values() if e.devices != ALL_DEVICES]
+    assert others == ["backup_failed"]
 
 
 # --------------------------------------------------------------------------- languages and form
@@ -398,7 +488,7 @@ def test_fact_typo_points(k: Knowledge) -> None:
     ja, en = fix_text(fix, "ja"), fix_text(fix, "en")
     for word in ["大文字", "小文字", "全角", "半角", "スペース", "Caps Lock", "NumLock", "数字"]:
         assert word in ja, word
-    for word in ["upper-case", "lower-case", "full-width", "half-width", "spaces", "Caps Lock"]:
+    for word in ["upper-case", "lower-case", "keyboard layout", "spaces", "Caps Lock"]:
         assert word in en, word
     assert "NumLock" in en and "digits" in en
 
@@ -427,7 +517,10 @@ def test_fact_network_reset(k: Knowledge) -> None:
     fix = k.fixes["reset_network_settings"]
     sections = fix.steps[Device.IPHONE]
     headings = [(s.heading.ja, s.heading.en) for s in sections if s.heading is not None]
-    assert headings == [("iOS 15以降", "iOS 15 and later"), ("iOS 14以前", "iOS 14 and earlier")]
+    assert headings == [
+        ("iOS・iPadOS 15以降", "iOS and iPadOS 15 and later"),
+        ("iOS・iPadOS 14以前", "iOS and iPadOS 14 and earlier"),
+    ]
     ios15 = "\n".join(sections[0].steps.ja)
     assert "「設定」→「一般」→「転送またはiPhoneをリセット」" in ios15
     assert "「ネットワーク設定をリセット」" in ios15 and "パスコード" in ios15
@@ -609,3 +702,102 @@ def test_fact_topics(k: Knowledge) -> None:
     closing_ja, closing_en = topic_text(k, "closing", "ja"), topic_text(k, "closing", "en")
     assert "Appleの公式サポート" in closing_ja and "Apple's official support" in closing_en
     assert "安定" in closing_ja and "stable" in closing_en
+
+
+# ------------------------------------------------------------- text for the device in hand
+
+# The names of devices and systems a device's texts must not mention.
+FOREIGN = {
+    Device.IPHONE: re.compile(r"(?<![A-Za-z])(Mac|macOS|Windows|PC)(?![A-Za-z])"),
+    Device.MAC: re.compile(r"(?<![A-Za-z])(iPhone|iPad|iOS|iPadOS|Windows|PC)(?![A-Za-z])"),
+    Device.WINDOWS: re.compile(r"(?<![A-Za-z])(Mac|macOS|iPhone|iPad|iOS|iPadOS)(?![A-Za-z])"),
+}
+# Fixes whose texts have to name other devices, and why.
+NAMES_OTHER_DEVICES = {
+    "get_verification_code": "the code comes from another trusted iPhone, iPad or Mac",
+}
+
+
+def test_steps_name_only_the_device_in_hand(k: Knowledge) -> None:
+    for fix in k.fixes.values():
+        if fix.id in NAMES_OTHER_DEVICES:
+            continue
+        shared = [fix.title, *([fix.why] if fix.why else [])]
+        for device in fix.devices:
+            for lang in LANGS:
+                texts = [device_text(fix, device, lang), *(t[lang] for t in shared)]
+                texts += [*fix.warnings[lang], *fix.notes[lang]]
+                for section in fix.steps[device]:
+                    if section.heading is not None:
+                        texts.append(section.heading[lang])
+                for text in texts:
+                    found = FOREIGN[device].search(text)
+                    assert found is None, (fix.id, device, lang, found and found.group(), text)
+
+
+def test_iphone_steps_speak_to_ipad_users_too(k: Knowledge) -> None:
+    for fix in k.fixes.values():
+        for section in fix.steps.get(Device.IPHONE, ()):
+            for step in section.steps.en:
+                if "this iPhone" in step or "your iPhone" in step:
+                    assert "iPad" in step, (fix.id, step)
+            for step in section.steps.ja:
+                if "このiPhone" in step or "iPhoneに" in step:
+                    assert "iPad" in step, (fix.id, step)
+
+
+def test_english_is_written_for_english_readers(k: Knowledge) -> None:
+    texts = [text for _, lang, text in all_texts(k) if lang == "en"]
+    for entry in k.entries.values():
+        for extra in (entry.other_device, entry.order_note):
+            if extra is not None:
+                texts.append(extra.en)
+    for text in texts:
+        lowered = text.lower()
+        for word in ["article", "full-width", "half-width"]:
+            assert word not in lowered, (word, text)
+
+
+def test_risky_fixes_warn(k: Knowledge) -> None:
+    for fid in [
+        "reset_network_settings",
+        "sign_out_and_in",
+        "disable_vpn",
+        "free_up_icloud_storage",
+        "windows_firewall",
+    ]:
+        warnings = k.fixes[fid].warnings
+        assert warnings.ja and warnings.en, fid
+    assert any("Wi-Fi" in w for w in k.fixes["reset_network_settings"].warnings.en)
+    assert any("backed up" in w for w in k.fixes["sign_out_and_in"].warnings.en)
+
+
+def test_windows_steps_beyond_the_article_are_marked_general(k: Knowledge) -> None:
+    article_windows = {
+        "check_apple_status",
+        "check_internet",
+        "check_apple_id_password",
+        "restart_router",
+        *WINDOWS_ONLY,
+    }
+    for fix in k.fixes.values():
+        if fix.id in article_windows or Device.WINDOWS not in fix.devices:
+            continue
+        for section in fix.steps[Device.WINDOWS]:
+            assert section.source == "general", fix.id
+
+
+def test_current_names(k: Knowledge) -> None:
+    vpn = k.fixes["disable_vpn"]
+    assert "VPN in the sidebar" in device_text(vpn, Device.MAC, "en")
+    code = k.fixes["get_verification_code"]
+    assert "Sign-In & Security" in fix_text(code, "en")
+    assert "「サインインとセキュリティ」" in fix_text(code, "ja")
+    assert "2ファクタ認証" in code.title.ja
+    dns = device_text(k.fixes["change_dns"], Device.WINDOWS, "en")
+    assert "Hardware properties" in dns and "DNS server assignment" in dns and "Edit" in dns
+    assert "Network and Sharing Center" in dns and "Change adapter settings" in dns
+    assert "TCP/IPv4" in dns
+    sign_out = k.fixes["sign_out_and_in"]
+    assert "Apple Account (Apple ID)" in fix_text(sign_out, "en")
+    assert "Appleアカウント(Apple ID)" in fix_text(sign_out, "ja")
