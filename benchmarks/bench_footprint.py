@@ -41,7 +41,7 @@ from benchmarks.synthetic import write_knowledge_dir
 from bot.app import load_content
 from bot.content.knowledge import Device, Knowledge
 from bot.conversation.state import Outcome, UserState, Walk
-from bot.storage.store import SqliteStore
+from bot.storage.sqlite import SqliteStore
 
 FIRST_USER = 20_000_000
 SERVED = 500  # stored users who write at once during a memory measurement (--smoke: 50)
@@ -51,7 +51,7 @@ HISTORY_PER_USER = 5
 _BREAKDOWN = """
 import json, sys, time
 t0 = time.perf_counter()
-import telegram.ext, bot.channels.telegram.adapter, bot.storage.store, bot.app
+import telegram.ext, bot.channels.telegram.adapter, bot.storage.sqlite, bot.app
 t1 = time.perf_counter()
 from pathlib import Path
 from bot.app import load_content, engine_for

@@ -53,7 +53,8 @@ from benchmarks.common import (
 )
 from benchmarks.synthetic import generated_knowledge
 from bot.app import load_content
-from bot.content.knowledge import LANGS, Knowledge
+from bot.content.knowledge import Knowledge
+from bot.content.languages import LANGUAGES
 from bot.matching.matcher import Matcher
 from bot.matching.normalize import Normalizer
 
@@ -111,7 +112,7 @@ def _patterns(knowledge: Knowledge) -> tuple[list[str], list[str]]:
     texts: list[str] = []
     owners: list[str] = []
     for entry in knowledge.entries.values():
-        for text in dict.fromkeys(t for lang in LANGS for t in entry.all_patterns(lang)):
+        for text in dict.fromkeys(t for lang in LANGUAGES.codes for t in entry.all_patterns(lang)):
             texts.append(text)
             owners.append(entry.id)
     return texts, owners

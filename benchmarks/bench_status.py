@@ -21,11 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.apple_status.status import parse_feed
-from tests.apple_status.test_status import STATUS_DATA as DATA
-from tests.apple_status.test_status import FeedServer
+from bot.apple_status.report import parse_feed
 from tests.support.botproc import BotProcess
 from tests.support.fakebotapi import FakeBotApi
+from tests.support.status_feeds import STATUS_DATA as DATA
+from tests.support.status_feeds import FeedServer
 
 FIRST_USER = 7_000_000
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"

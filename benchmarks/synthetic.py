@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from bot.content.knowledge import LANGS, Entry, Knowledge, Localized, LocalizedList
+from bot.content.knowledge import Device, Entry, Knowledge, Localized, LocalizedList
+from bot.content.languages import LANGUAGES
 
 # Script runs of a Japanese text; a run of one class is swapped for another of the same class.
 _RUN = re.compile(
@@ -41,7 +42,7 @@ class Vocabulary:
     def __init__(self, knowledge: Knowledge) -> None:
         self.words: dict[str, list[str]] = defaultdict(list)
         for entry in knowledge.entries.values():
-            for lang in LANGS:
+            for lang in LANGUAGES.codes:
                 for text in entry.all_patterns(lang):
                     for kind, token in _tokens(text, lang):
                         if kind != "other":
@@ -75,7 +76,7 @@ def _tokens(text: str, lang: str) -> list[tuple[str, str]]:
 def _localized(value: Localized | None, vocab: Vocabulary, rng: random.Random) -> Localized | None:
     if value is None:
         return None
-    return Localized(**{lang: vocab.rewrite(value[lang], lang, rng) for lang in LANGS})
+    return Localized(**{lang: vocab.rewrite(value[lang], lang, rng) for lang in LANGUAGES.codes})
 
 
 def generate_entries(knowledge: Knowledge, count: int, seed: int = 4) -> dict[str, Entry]:
@@ -88,7 +89,7 @@ def generate_entries(knowledge: Knowledge, count: int, seed: int = 4) -> dict[st
         template = real[number % len(real)]
         patterns = {
             lang: tuple(vocab.rewrite(p, lang, rng) for p in template.patterns[lang])
-            for lang in LANGS
+            for lang in LANGUAGES.codes
         }
         entry = replace(
             template,
@@ -120,18 +121,20 @@ def write_knowledge_dir(source: Path, target: Path, knowledge: Knowledge, count:
         if entry.id in by_id:
             out.append(by_id[entry.id])
             continue
-        item: dict[str, Any] = {
-            "id": entry.id,
-            "kind": entry.kind.value,
-            "title": {"ja": entry.title.ja, "en": entry.title.en},
+        item: dict[str, Any] = {"id": entry.id, "kind": entry.kind.value}
+        # Every text the entry has, in every language, so that the copy validates like it.
+        texts = {
+            "title": entry.title,
+            "message": entry.message,
+            "summary": entry.summary,
+            "answer": entry.answer,
+            "other_device": entry.other_device,
+            "order_note": entry.order_note,
         }
-        if entry.message is not None:
-            item["message"] = {"ja": entry.message.ja, "en": entry.message.en}
-        if entry.summary is not None:
-            item["summary"] = {"ja": entry.summary.ja, "en": entry.summary.en}
-        if entry.answer is not None:
-            item["answer"] = {"ja": entry.answer.ja, "en": entry.answer.en}
-        item["patterns"] = {"ja": list(entry.patterns.ja), "en": list(entry.patterns.en)}
+        item.update({key: dict(text) for key, text in texts.items() if text is not None})
+        item["patterns"] = {lang: list(items) for lang, items in entry.patterns.items()}
+        if entry.devices != frozenset(Device):
+            item["devices"] = sorted(device.value for device in entry.devices)
         item["path"] = list(entry.path)
         out.append(item)
     (target / "entries.yaml").write_text(

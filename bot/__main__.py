@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import PROJECT_ROOT, Settings
 from bot.content.knowledge import Device, Knowledge
+from bot.content.languages import LANGUAGES
 from bot.errors import ConfigError, KnowledgeError
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the Telegram bot (long polling)")
     chat = sub.add_parser("chat", help="talk to the bot in this terminal, no token needed")
     chat.add_argument(
-        "--lang", choices=["ja", "en"], default=None, help="language (default: from $LANG)"
+        "--lang", choices=LANGUAGES.codes, default=None, help="language (default: from $LANG)"
     )
     chat.add_argument(
         "--db", type=Path, default=None, help="keep the conversation in this SQLite file"
@@ -66,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a period in days; repeat for several (default: 7 and 30)",
     )
     stats.add_argument(
-        "--lang", choices=["ja", "en"], default=None, help="language (default: from $LANG)"
+        "--lang", choices=LANGUAGES.codes, default=None, help="language (default: from $LANG)"
     )
     stats.add_argument("--chart", type=Path, default=None, help="also write the chart (PNG) here")
     unmatched = sub.add_parser(
@@ -161,7 +162,7 @@ def _learned(db: Path | None, knowledge: Knowledge) -> LearnedOrder:
     """Return the fix order learned from the database, if there is one and learning is on."""
     from bot.insights.learning import WINDOW_DAYS, learned_orders
     from bot.insights.stats import DAY
-    from bot.storage.store import SqliteStore
+    from bot.storage.sqlite import SqliteStore
 
     if not Settings.from_env(need_token=False).learning:
         return {}
@@ -194,7 +195,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from bot.app import load_content
     from bot.channels.terminal import to_plain
     from bot.insights.stats import DAY, DEFAULT_WINDOWS, build_report, fixes_in_order, render_report
-    from bot.storage.store import SqliteStore
+    from bot.storage.sqlite import SqliteStore
 
     path = _open_existing(args.db)
     if path is None:
@@ -208,7 +209,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     except KnowledgeError as exc:
         print(exc, file=sys.stderr)
         return 1
-    lang = args.lang or ("ja" if os.environ.get("LANG", "").startswith("ja") else "en")
+    lang = LANGUAGES.pick(args.lang, os.environ.get("LANG"))
     now = time.time()
 
     async def load() -> list[OutcomeRecord]:
@@ -232,7 +233,7 @@ def cmd_unmatched(args: argparse.Namespace) -> int:
     """List the most frequent questions that matched nothing, and what people chose."""
     from bot.insights.stats import DAY
     from bot.insights.unmatched import format_line, most_frequent
-    from bot.storage.store import SqliteStore
+    from bot.storage.sqlite import SqliteStore
 
     path = _open_existing(args.db)
     if path is None:
@@ -254,10 +255,10 @@ def cmd_unmatched(args: argparse.Namespace) -> int:
 async def _run(settings: Settings, knowledge_dir: Path, locales_dir: Path) -> int:
     from bot import ocr
     from bot.app import build_engine
-    from bot.apple_status.status import CACHE_SECONDS, StatusFeed
+    from bot.apple_status.feed import CACHE_SECONDS, StatusFeed
     from bot.channels.telegram.adapter import build_application, reload_in_background, serve
     from bot.live import LiveEngine
-    from bot.storage.store import SqliteStore
+    from bot.storage.sqlite import SqliteStore
 
     engine = build_engine(knowledge_dir, locales_dir)
     live = LiveEngine(engine, lambda: build_engine(knowledge_dir, locales_dir))
@@ -331,10 +332,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 async def _chat(args: argparse.Namespace) -> int:
     from bot.app import build_engine
     from bot.channels.terminal import TerminalChat
-    from bot.storage.store import MemoryStore, SqliteStore, Store
+    from bot.storage.base import Store
+    from bot.storage.memory import MemoryStore
+    from bot.storage.sqlite import SqliteStore
 
     engine = build_engine(*_dirs(args))
-    lang = args.lang or ("ja" if os.environ.get("LANG", "").startswith("ja") else "en")
+    lang = LANGUAGES.pick(args.lang, os.environ.get("LANG"))
     store: Store = await SqliteStore.open(args.db) if args.db else MemoryStore()
     chat = TerminalChat(engine, store, lang, sys.stdout)
     interactive = sys.stdin.isatty()

@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.apple_status.status import ServiceMap, load_service_map
 from bot.content.knowledge import Knowledge, load_knowledge
 from bot.content.locales import Locales, load_locales
+from bot.content.reader import Problems
+from bot.content.spellings import load_spellings
+from bot.content.status_map import ServiceMap, load_service_map
 from bot.conversation.engine import Engine
-from bot.errors import KnowledgeError, Problem
+from bot.errors import KnowledgeError
 from bot.matching.matcher import Matcher
-from bot.matching.normalize import Normalizer, load_spellings
+from bot.matching.normalize import Normalizer
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,36 +28,29 @@ class Content:
 
 def load_content(knowledge_dir: Path, locales_dir: Path) -> Content:
     """Load both content folders, reporting every problem of every file at once."""
-    problems: list[Problem] = []
+    problems = Problems()
     knowledge = locales = spellings = None
     try:
         knowledge = load_knowledge(knowledge_dir)
     except KnowledgeError as exc:
-        problems += exc.problems
+        problems.absorb(exc)
     try:
         spellings = load_spellings(knowledge_dir / "spellings.yaml")
     except KnowledgeError as exc:
-        problems += exc.problems
+        problems.absorb(exc)
     try:
         locales = load_locales(locales_dir)
     except KnowledgeError as exc:
-        problems += exc.problems
-    status_services: ServiceMap | None = ServiceMap()  # no status.yaml: no live status
+        problems.absorb(exc)
+    status_services = ServiceMap()  # no status.yaml: no live status
     if (knowledge_dir / "status.yaml").exists():
         try:
             entry_ids = knowledge.entries.keys() if knowledge is not None else None
             status_services = load_service_map(knowledge_dir / "status.yaml", entry_ids)
         except KnowledgeError as exc:
-            status_services = None
-            problems += exc.problems
-    if (
-        problems
-        or knowledge is None
-        or locales is None
-        or spellings is None
-        or status_services is None
-    ):
-        raise KnowledgeError(problems)
+            problems.absorb(exc)
+    problems.raise_if_any()
+    assert knowledge is not None and locales is not None and spellings is not None
     return Content(knowledge, locales, Normalizer(spellings), status_services)
 
 

@@ -21,7 +21,7 @@ from bot.conversation.engine import (
     Tap,
     Text,
 )
-from bot.storage.store import Store
+from bot.storage.base import Store
 
 _TAG = re.compile(r"<[^>]+>")
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.content.knowledge import LANGS, line_of, load_yaml
-from bot.errors import KnowledgeError, Problem
+from bot.content.languages import LANGUAGES, Languages
+from bot.content.reader import Problems, line_of
 
 
 class Html(str):
@@ -25,10 +25,8 @@ def escape(text: str) -> Html:
 
 
 def pick_lang(chosen: str | None, language_code: str | None) -> str:
-    """Return the user's language: their /lang choice, else Japanese for 'ja*', else English."""
-    if chosen in LANGS:
-        return chosen
-    return "ja" if (language_code or "").lower().startswith("ja") else "en"
+    """Return the user's language: their /lang choice, else Telegram's, else the default."""
+    return LANGUAGES.pick(chosen, language_code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +37,11 @@ class Locales:
 
     def t(self, lang: str, key: str, **params: Any) -> Html:
         """Render one string; parameters are escaped unless they are Html already."""
-        template = self.strings[lang if lang in self.strings else "en"][key]
+        template = self.strings[lang if lang in self.strings else LANGUAGES.default][key]
         if not params:
             return Html(template)
         safe = {k: v if isinstance(v, Html) else escape(str(v)) for k, v in params.items()}
         return Html(template.format_map(safe))
-
-    def has(self, key: str) -> bool:
-        return key in self.strings["en"]
 
 
 def _flatten(data: Any, prefix: str, out: dict[str, tuple[str, int]], line: int) -> list[str]:
@@ -70,46 +65,47 @@ def _placeholders(template: str) -> set[str]:
         return {"<malformed>"}
 
 
-def load_locales(directory: Path) -> Locales:
+def load_locales(directory: Path, languages: Languages = LANGUAGES) -> Locales:
     """Load and cross-check every locale file; raise KnowledgeError naming file, line and key."""
-    problems: list[Problem] = []
+    problems = Problems()
     flat: dict[str, dict[str, tuple[str, int]]] = {}
-    for lang in LANGS:
-        path = directory / f"{lang}.yaml"
-        doc = load_yaml(path, problems)
+    for code in languages.codes:
+        path = directory / f"{code}.yaml"
+        doc = problems.load_mapping(path)
         if doc is None:
-            if path.exists() and not problems:
-                problems.append(Problem(str(path), 1, "file is empty"))
             continue
         strings: dict[str, tuple[str, int]] = {}
         for key in _flatten(doc, "", strings, 1):
-            problems.append(Problem(str(path), line_of(doc, 1), f"key {key!r}: expected a text"))
-        flat[lang] = strings
-    if len(flat) == len(LANGS):
-        reference_lang = LANGS[0]
-        reference = flat[reference_lang]
-        for lang in LANGS[1:]:
-            other = flat[lang]
-            file = str(directory / f"{lang}.yaml")
-            for key in sorted(reference.keys() - other.keys()):
-                problems.append(
-                    Problem(file, 1, f"missing key {key!r} (present in {reference_lang}.yaml)")
-                )
-            for key in sorted(other.keys() - reference.keys()):
-                problems.append(
-                    Problem(file, other[key][1], f"key {key!r} is not in {reference_lang}.yaml")
-                )
-            for key in sorted(reference.keys() & other.keys()):
-                if _placeholders(reference[key][0]) != _placeholders(other[key][0]):
-                    problems.append(
-                        Problem(
-                            file,
-                            other[key][1],
-                            f"key {key!r}: placeholders differ from {reference_lang}.yaml",
-                        )
-                    )
-    if problems:
-        raise KnowledgeError(problems)
+            problems.add(path, line_of(doc, 1), f"key {key!r}: expected a text")
+        flat[code] = strings
+    if len(flat) == len(languages):
+        _compare(directory, languages, flat, problems)
+    problems.raise_if_any()
     return Locales(
         {lang: {k: v for k, (v, _) in strings.items()} for lang, strings in flat.items()}
     )
+
+
+def _compare(
+    directory: Path,
+    languages: Languages,
+    flat: Mapping[str, Mapping[str, tuple[str, int]]],
+    problems: Problems,
+) -> None:
+    """Report keys and placeholders of each language that differ from the reference's."""
+    reference_lang = languages.reference.code
+    reference = flat[reference_lang]
+    for lang in languages.codes[1:]:
+        other = flat[lang]
+        file = directory / f"{lang}.yaml"
+        for key in sorted(reference.keys() - other.keys()):
+            problems.add(file, 1, f"missing key {key!r} (present in {reference_lang}.yaml)")
+        for key in sorted(other.keys() - reference.keys()):
+            problems.add(file, other[key][1], f"key {key!r} is not in {reference_lang}.yaml")
+        for key in sorted(reference.keys() & other.keys()):
+            if _placeholders(reference[key][0]) != _placeholders(other[key][0]):
+                problems.add(
+                    file,
+                    other[key][1],
+                    f"key {key!r}: placeholders differ from {reference_lang}.yaml",
+                )

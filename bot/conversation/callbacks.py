@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum, unique
 
 from bot.content.knowledge import Device, Knowledge
+from bot.content.languages import LANGUAGES
 
 MAX_BYTES = 64
 _SEP = "|"
@@ -105,7 +106,7 @@ def parse(data: str | None) -> Callback | None:
         if device is None:
             return None
     lang = values.get("lang")
-    if lang is not None and lang not in ("ja", "en"):
+    if lang is not None and lang not in LANGUAGES:
         return None
     return Callback(action, values.get("entry"), device, values.get("fix"), lang)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from bot.apple_status.status import (
+from bot.apple_status.report import (
     STATUS_FIX,
     Relevant,
     ServiceMap,

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.content.knowledge import Device
+from bot.content.languages import LANGUAGES
 
 
 class Outcome(StrEnum):
@@ -97,7 +98,7 @@ class UserState:
         extra = data.get("extra")
         return cls(
             user_id=user_id,
-            lang=lang if lang in ("ja", "en") else None,
+            lang=lang if lang in LANGUAGES else None,
             device=dev,
             walk=walk,
             pending_entry=pending if isinstance(pending, str) else None,

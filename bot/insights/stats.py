@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from bot.content.knowledge import Device, Knowledge
 from bot.content.locales import Html, Locales, escape
+from bot.content.text import utf16_len
 from bot.conversation.state import Outcome, OutcomeRecord
 
 DAY = 86_400.0
@@ -274,7 +275,7 @@ def split_blocks(blocks: Sequence[str], limit: int = MAX_MESSAGE) -> list[Html]:
     for block in blocks:
         for piece in _pieces(block, limit):
             joined = f"{current}\n\n{piece}" if current else piece
-            if _units(joined) <= limit:
+            if utf16_len(joined) <= limit:
                 current = joined
             else:
                 messages.append(current)
@@ -285,15 +286,15 @@ def split_blocks(blocks: Sequence[str], limit: int = MAX_MESSAGE) -> list[Html]:
 
 
 def _pieces(block: str, limit: int) -> list[str]:
-    if _units(block) <= limit:
+    if utf16_len(block) <= limit:
         return [block]
     pieces: list[str] = []
     current = ""
     for line in block.split("\n"):
-        if _units(line) > limit:  # no line of the report comes near; never send a refusal
+        if utf16_len(line) > limit:  # no line of the report comes near; never send a refusal
             line = escape(html.unescape(_TAG.sub("", line))[: limit // 5])
         joined = f"{current}\n{line}" if current else line
-        if _units(joined) <= limit:
+        if utf16_len(joined) <= limit:
             current = joined
         else:
             pieces.append(current)
@@ -301,8 +302,3 @@ def _pieces(block: str, limit: int) -> list[str]:
     if current:
         pieces.append(current)
     return pieces
-
-
-def _units(text: str) -> int:
-    """Return the length Telegram counts: UTF-16 code units."""
-    return len(text.encode("utf-16-le")) // 2

@@ -11,7 +11,8 @@ import numpy.typing as npt
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import LCSseq
 
-from bot.content.knowledge import LANGS, Device, Knowledge
+from bot.content.knowledge import Knowledge
+from bot.content.languages import LANGUAGES
 from bot.matching.normalize import Normalizer, default_normalizer
 from bot.matching.prefilter import BigramIndex
 
@@ -110,7 +111,9 @@ class Matcher:
         groups: list[list[str]] = []
         for entry in knowledge.entries.values():
             texts = dict.fromkeys(
-                self._normalize(text) for lang in LANGS for text in entry.all_patterns(lang)
+                self._normalize(text)
+                for lang in LANGUAGES.codes
+                for text in entry.all_patterns(lang)
             )
             texts.pop("", None)
             if texts:
@@ -140,11 +143,6 @@ class Matcher:
             if len(groups) > PREFILTER_MIN_ENTRIES
             else None
         )
-
-    @classmethod
-    def build(cls, knowledge: Knowledge) -> Matcher:
-        """Build a matcher with the project's spelling table."""
-        return cls(knowledge)
 
     def normalize(self, text: str) -> str:
         """Return the form in which this matcher compares a text."""
@@ -357,8 +355,3 @@ def _best_of(
     per_entry = np.maximum.reduceat(matrix, column_starts, axis=1)
     result: FloatArray = np.maximum.reduceat(per_entry, row_starts, axis=0)
     return result
-
-
-def detect_device(text: str) -> Device | None:
-    """Return the one device a text names (iPhone, Mac, Windows), or None."""
-    return default_normalizer().detect_device(text)

@@ -1,46 +1,23 @@
-"""Normalise user text and knowledge patterns into one comparable form."""
+"""Normalise user text and knowledge patterns into one comparable form.
+
+The algorithm only: the spelling table it uses is loaded and checked by bot.content.spellings.
+"""
 
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from functools import cache
-from pathlib import Path
-from typing import Any
 
-from bot.content.knowledge import Device, line_of, load_yaml
-from bot.errors import KnowledgeError, Problem
+from bot.content.knowledge import Device
+from bot.content.spellings import SPELLINGS_PATH, Spellings, load_spellings
+from bot.content.text import fold, respace
 
-SPELLINGS_PATH = Path(__file__).resolve().parents[2] / "knowledge" / "spellings.yaml"
+__all__ = ["Normalizer", "default_normalizer", "fold", "normalize"]
 
-# Scripts written without spaces between words: kana (with ー), CJK ideographs and 々.
-_JAPANESE = "\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_KATAKANA_TO_HIRAGANA = {code: code - 0x60 for code in range(0x30A1, 0x30F7)}
-_HIRAGANA = re.compile("[\u3041-\u3096ー]+")
-# Apostrophes join ("can't" is typed "cant"); other punctuation, brackets, symbols, emoji and
-# runs of whitespace all become one space.
-_APOSTROPHES = str.maketrans("", "", "'’‘`")
-_NON_WORD = re.compile(r"[\W_]+")
-# Japanese has no word spaces, so a space next to it is noise ("iCloud に 接続" = "iCloudに接続").
-_SPACE_NEAR_JAPANESE = re.compile(f" (?=[{_JAPANESE}])|(?<=[{_JAPANESE}]) ")
-_SPACES = re.compile(" {2,}")
 _ASCII_ALNUM = re.compile("[a-z0-9]")
 _NEVER = re.compile("(?!)")
 _LONG_VOWEL = "ー"
-_SECTIONS = {"spellings", "readings", "context", "topics", "devices"}
-_CONTEXT_KINDS = ("strong", "foreign")
-
-
-def fold(text: str) -> str:
-    """Unify width, case, kana and punctuation of a text, without the spelling table."""
-    text = unicodedata.normalize("NFKC", text).casefold().translate(_KATAKANA_TO_HIRAGANA)
-    return _respace(_NON_WORD.sub(" ", text.translate(_APOSTROPHES)))
-
-
-def _respace(text: str) -> str:
-    return _SPACE_NEAR_JAPANESE.sub("", _SPACES.sub(" ", text)).strip()
 
 
 def _term_pattern(terms: Iterable[str]) -> re.Pattern[str]:
@@ -56,24 +33,13 @@ def _term_pattern(terms: Iterable[str]) -> re.Pattern[str]:
     return re.compile("|".join(parts)) if parts else _NEVER
 
 
-@dataclass(frozen=True, slots=True)
-class Spellings:
-    """The tables of knowledge/spellings.yaml, with every key already folded."""
-
-    replacements: Mapping[str, str]
-    strong: tuple[str, ...] = ()
-    foreign: tuple[str, ...] = ()
-    topics: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    devices: Mapping[Device, tuple[str, ...]] = field(default_factory=dict)
-
-
 class Normalizer:
     """Normalise texts with one spelling table; the same instance serves both sides."""
 
     def __init__(self, spellings: Spellings) -> None:
         # A Latin replacement is padded with spaces so it stays a word of its own
         # ("アイクラウドバックアップ" -> "icloud ばっくあっぷ", not "icloudばっくあっぷ" glued to
-        # a Latin neighbour); _respace drops the padding again next to Japanese.
+        # a Latin neighbour); respace drops the padding again next to Japanese.
         self._replacements = {
             variant: f" {canonical} " if _ASCII_ALNUM.match(canonical) else canonical
             for variant, canonical in spellings.replacements.items()
@@ -100,7 +66,7 @@ class Normalizer:
     def __call__(self, text: str) -> str:
         """Return the comparable form of a text."""
         text = fold(text)
-        text = _respace(self._replace.sub(lambda m: self._replacements[m.group()], text))
+        text = respace(self._replace.sub(lambda m: self._replacements[m.group()], text))
         # Dropped after the table so rows can tell メール from 止める; dropping it everywhere
         # unifies サーバ/サーバー and ルータ/ルーター on both sides.
         return text.replace(_LONG_VOWEL, "")
@@ -120,117 +86,6 @@ class Normalizer:
         normalized = self(text)
         found = [d for d, pattern in self._devices.items() if pattern.search(normalized)]
         return found[0] if len(found) == 1 else None
-
-
-def _strings(value: Any) -> list[str] | None:
-    if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
-        return value
-    return None
-
-
-def load_spellings(path: Path = SPELLINGS_PATH) -> Spellings:
-    """Load and check a spelling table; raise KnowledgeError naming file and line."""
-    problems: list[Problem] = []
-    doc = load_yaml(path, problems)
-    if problems:
-        raise KnowledgeError(problems)
-    file = str(path)
-    if not isinstance(doc, dict):
-        raise KnowledgeError([Problem(file, 1, "expected a mapping at the top level")])
-    for key in doc:
-        if key not in _SECTIONS:
-            problems.append(Problem(file, line_of(doc, 1), f"unknown key {key!r}"))
-
-    replacements: dict[str, str] = {}
-    where_first: dict[str, str] = {}
-
-    def add(variant: str, canonical: str, where: str, line: int) -> None:
-        key = fold(variant)
-        if not key:
-            problems.append(Problem(file, line, f"{where}: {variant!r} is empty once folded"))
-        elif key in where_first and replacements[key] != canonical:
-            problems.append(
-                Problem(file, line, f"{where}: {variant!r} is already listed in {where_first[key]}")
-            )
-        else:
-            replacements[key] = canonical
-            where_first.setdefault(key, where)
-
-    spellings = doc.get("spellings", {})
-    if not isinstance(spellings, dict):
-        problems.append(Problem(file, line_of(doc, 1), "spellings: expected a mapping"))
-        spellings = {}
-    for canonical, variants in spellings.items():
-        where = f"spellings.{canonical}"
-        items = _strings(variants)
-        if not isinstance(canonical, str) or items is None:
-            problems.append(Problem(file, line_of(spellings, 1), f"{where}: expected a list"))
-            continue
-        for variant in items:
-            add(variant, fold(canonical), where, line_of(variants, line_of(spellings, 1)))
-
-    readings = doc.get("readings", {})
-    if not isinstance(readings, dict):
-        problems.append(Problem(file, line_of(doc, 1), "readings: expected a mapping"))
-        readings = {}
-    for word, reading in readings.items():
-        where = f"readings.{word}"
-        folded = fold(reading) if isinstance(reading, str) else ""
-        if not isinstance(word, str) or not _HIRAGANA.fullmatch(folded):
-            problems.append(Problem(file, line_of(readings, 1), f"{where}: expected kana"))
-            continue
-        add(word, folded, where, line_of(readings, 1))
-
-    context = _word_lists(doc, "context", file, problems)
-    for kind in context:
-        if kind not in _CONTEXT_KINDS:
-            problems.append(
-                Problem(
-                    file,
-                    line_of(doc.get("context"), 1),
-                    f"context.{kind}: expected strong or foreign",
-                )
-            )
-    topics = _word_lists(doc, "topics", file, problems)
-    devices = _word_lists(doc, "devices", file, problems)
-    for name in devices:
-        if name not in set(Device):
-            problems.append(
-                Problem(
-                    file,
-                    line_of(doc.get("devices"), 1),
-                    f"devices.{name}: expected iphone, mac or windows",
-                )
-            )
-    if problems:
-        raise KnowledgeError(problems)
-    return Spellings(
-        replacements,
-        strong=context.get("strong", ()),
-        foreign=context.get("foreign", ()),
-        topics=topics,
-        devices={Device(name): words for name, words in devices.items()},
-    )
-
-
-def _word_lists(
-    doc: Mapping[str, Any], section: str, file: str, problems: list[Problem]
-) -> dict[str, tuple[str, ...]]:
-    """Read a section of name: [words] rows, recording malformed ones."""
-    value = doc.get(section, {})
-    if not isinstance(value, dict):
-        problems.append(Problem(file, line_of(doc, 1), f"{section}: expected a mapping"))
-        return {}
-    lists: dict[str, tuple[str, ...]] = {}
-    for name, words in value.items():
-        items = _strings(words)
-        if not isinstance(name, str) or items is None:
-            problems.append(
-                Problem(file, line_of(value, 1), f"{section}.{name}: expected a list of words")
-            )
-            continue
-        lists[name] = tuple(items)
-    return lists
 
 
 @cache

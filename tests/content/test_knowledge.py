@@ -152,7 +152,7 @@ def test_entry_devices_and_other_device(tmp_path: Path) -> None:
     kb = load_knowledge(write_kb(tmp_path, docs))
     assert kb.entries["server_error"].devices == {Device.IPHONE}
     assert kb.applies("server_error", "iphone") and not kb.applies("server_error", Device.MAC)
-    assert kb.entries["server_error"].other_device == Localized("iPhoneで", "Use the iPhone")
+    assert kb.entries["server_error"].other_device == Localized(ja="iPhoneで", en="Use the iPhone")
     # path_for does not look at devices: code that doesn't check applies() keeps working
     assert kb.path_for("server_error", Device.MAC) == ("check_status", "contact")
 
@@ -198,7 +198,8 @@ def test_order_note_allows_a_path_out_of_stage_order(tmp_path: Path) -> None:
     entry["path"] = ["contact", "check_status"]
     entry["order_note"] = t("先に連絡します", "We contact first")
     kb = load_knowledge(write_kb(tmp_path, docs))
-    assert kb.entries["server_error"].order_note == Localized("先に連絡します", "We contact first")
+    expected = Localized(ja="先に連絡します", en="We contact first")
+    assert kb.entries["server_error"].order_note == expected
     assert kb.entries["server_error"].path == ("contact", "check_status")
 
 

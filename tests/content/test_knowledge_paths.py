@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from bot.content.knowledge import LANGS, Device, EntryKind, Fix, Knowledge, load_knowledge
+from bot.content.knowledge import Device, EntryKind, Fix, Knowledge, load_knowledge
+from bot.content.languages import LANGUAGES
 from tests.support.paths import KNOWLEDGE
 
 KNOWLEDGE_DIR = KNOWLEDGE
@@ -168,7 +169,7 @@ def topic_text(k: Knowledge, topic_id: str, lang: str) -> str:
 def all_texts(k: Knowledge) -> list[tuple[str, str, str]]:
     """(where, lang, text) for every text in the knowledge base."""
     out: list[tuple[str, str, str]] = []
-    for lang in LANGS:
+    for lang in LANGUAGES.codes:
         for stage in k.stages:
             out.append((f"stage {stage.id}", lang, stage.title[lang]))
         for fix in k.fixes.values():
@@ -215,15 +216,15 @@ def test_error_messages_exact(k: Knowledge) -> None:
     for eid, message in ERRORS.items():
         entry = k.entries[eid]
         assert entry.message is not None
-        assert entry.message.ja == message
-        assert entry.message.en == ERRORS_EN[eid]
-    assert "Unable to connect to iCloud" in k.entries["cannot_connect_icloud"].patterns.en
+        assert entry.message["ja"] == message
+        assert entry.message["en"] == ERRORS_EN[eid]
+    assert "Unable to connect to iCloud" in k.entries["cannot_connect_icloud"].patterns["en"]
 
 
 def test_faqs_have_answers(k: Knowledge) -> None:
     for eid in FAQS:
         answer = k.entries[eid].answer
-        assert answer is not None and answer.ja.strip() and answer.en.strip()
+        assert answer is not None and answer["ja"].strip() and answer["en"].strip()
 
 
 # --------------------------------------------------------------------------- devices
@@ -388,8 +389,9 @@ def test_backup_is_made_by_iphone_or_ipad(k: Knowledge) -> None:
     backup = k.entries["backup_failed"]
     assert backup.devices == {Device.IPHONE}
     assert backup.other_device is not None
-    assert "Time Machine" in backup.other_device.en and "Time Machine" in backup.other_device.ja
-    assert "iPhone or iPad" in backup.other_device.en and "iPhone・iPad" in backup.other_device.ja
+    other = backup.other_device
+    assert "Time Machine" in other["en"] and "Time Machine" in other["ja"]
+    assert "iPhone or iPad" in other["en"] and "iPhone・iPad" in other["ja"]
     others = [e.id for e in k.entries.values() if e.devices != ALL_DEVICES]
     assert others == ["backup_failed"]
 
@@ -399,7 +401,7 @@ def test_backup_is_made_by_iphone_or_ipad(k: Knowledge) -> None:
 
 def test_every_text_in_both_languages(k: Knowledge) -> None:
     for fix in k.fixes.values():
-        for lang in LANGS:
+        for lang in LANGUAGES.codes:
             assert fix.title[lang].strip(), fix.id
             assert fix.why is not None and fix.why[lang].strip(), fix.id
             for device, sections in fix.steps.items():
@@ -407,15 +409,15 @@ def test_every_text_in_both_languages(k: Knowledge) -> None:
                     assert section.steps[lang], (fix.id, device, lang)
                     assert all(s.strip() for s in section.steps[lang])
             if fix.warnings:
-                assert fix.warnings.ja and fix.warnings.en, fix.id
+                assert fix.warnings["ja"] and fix.warnings["en"], fix.id
             if fix.notes:
-                assert fix.notes.ja and fix.notes.en, fix.id
+                assert fix.notes["ja"] and fix.notes["en"], fix.id
     for entry in k.entries.values():
         assert entry.summary is not None, entry.id
-        for lang in LANGS:
+        for lang in LANGUAGES.codes:
             assert entry.title[lang].strip() and entry.summary[lang].strip(), entry.id
     for topic in k.topics.values():
-        assert topic.items.ja and topic.items.en, topic.id
+        assert topic.items["ja"] and topic.items["en"], topic.id
 
 
 def test_japanese_texts_are_japanese(k: Knowledge) -> None:
@@ -425,18 +427,18 @@ def test_japanese_texts_are_japanese(k: Knowledge) -> None:
         assert not kana.search(fix_text(fix, "en")), fix.id
     for entry in k.entries.values():
         assert entry.summary is not None
-        assert kana.search(entry.summary.ja) and not kana.search(entry.summary.en), entry.id
+        assert kana.search(entry.summary["ja"]) and not kana.search(entry.summary["en"]), entry.id
 
 
 def test_titles_fit_on_buttons(k: Knowledge) -> None:
     for entry in k.entries.values():
-        assert len(entry.title.ja) <= 30, entry.id
-        assert len(entry.title.en) <= 40, entry.id
+        assert len(entry.title["ja"]) <= 30, entry.id
+        assert len(entry.title["en"]) <= 40, entry.id
 
 
 def test_pattern_counts(k: Knowledge) -> None:
     for entry in k.entries.values():
-        for lang in LANGS:
+        for lang in LANGUAGES.codes:
             patterns = entry.patterns[lang]
             assert 6 <= len(patterns) <= 15, (entry.id, lang, len(patterns))
             assert len(set(patterns)) == len(patterns), (entry.id, lang)
@@ -452,16 +454,16 @@ def test_plain_text_only(k: Knowledge) -> None:
 
 
 def test_links(k: Knowledge) -> None:
-    assert k.links["system_status"].ja == STATUS_URLS["ja"]
-    assert k.links["system_status"].en == STATUS_URLS["en"]
-    assert k.links["contact_support"].ja == CONTACT_URLS["ja"]
-    assert k.links["contact_support"].en == CONTACT_URLS["en"]
+    assert k.links["system_status"]["ja"] == STATUS_URLS["ja"]
+    assert k.links["system_status"]["en"] == STATUS_URLS["en"]
+    assert k.links["contact_support"]["ja"] == CONTACT_URLS["ja"]
+    assert k.links["contact_support"]["en"] == CONTACT_URLS["en"]
     status = k.fixes["check_apple_status"].link
     assert status is not None
-    assert (status.url.ja, status.url.en) == (STATUS_URLS["ja"], STATUS_URLS["en"])
+    assert (status.url["ja"], status.url["en"]) == (STATUS_URLS["ja"], STATUS_URLS["en"])
     contact = k.fixes["contact_apple_support"].link
     assert contact is not None
-    assert (contact.url.ja, contact.url.en) == (CONTACT_URLS["ja"], CONTACT_URLS["en"])
+    assert (contact.url["ja"], contact.url["en"]) == (CONTACT_URLS["ja"], CONTACT_URLS["en"])
 
 
 # --------------------------------------------------------------------------- the article's facts
@@ -516,27 +518,27 @@ def test_fact_wifi_mobile_airplane(k: Knowledge) -> None:
 def test_fact_network_reset(k: Knowledge) -> None:
     fix = k.fixes["reset_network_settings"]
     sections = fix.steps[Device.IPHONE]
-    headings = [(s.heading.ja, s.heading.en) for s in sections if s.heading is not None]
+    headings = [(s.heading["ja"], s.heading["en"]) for s in sections if s.heading is not None]
     assert headings == [
         ("iOS・iPadOS 15以降", "iOS and iPadOS 15 and later"),
         ("iOS・iPadOS 14以前", "iOS and iPadOS 14 and earlier"),
     ]
-    ios15 = "\n".join(sections[0].steps.ja)
+    ios15 = "\n".join(sections[0].steps["ja"])
     assert "「設定」→「一般」→「転送またはiPhoneをリセット」" in ios15
     assert "「ネットワーク設定をリセット」" in ios15 and "パスコード" in ios15
-    assert "Settings > General > Transfer or Reset iPhone" in "\n".join(sections[0].steps.en)
-    assert "「設定」→「一般」→「リセット」" in "\n".join(sections[1].steps.ja)
-    assert "Settings > General > Reset" in "\n".join(sections[1].steps.en)
+    assert "Settings > General > Transfer or Reset iPhone" in "\n".join(sections[0].steps["en"])
+    assert "「設定」→「一般」→「リセット」" in "\n".join(sections[1].steps["ja"])
+    assert "Settings > General > Reset" in "\n".join(sections[1].steps["en"])
     mac_ja, mac_en = device_text(fix, Device.MAC, "ja"), device_text(fix, Device.MAC, "en")
     assert "「−」" in mac_ja and "「+」" in mac_ja and "「ネットワーク」" in mac_ja
     assert "−" in mac_en and "+" in mac_en and "Network" in mac_en
-    assert any("Wi-Fi" in w and "パスワード" in w for w in fix.warnings.ja)
-    assert any("Wi-Fi passwords" in w for w in fix.warnings.en)
+    assert any("Wi-Fi" in w and "パスワード" in w for w in fix.warnings["ja"])
+    assert any("Wi-Fi passwords" in w for w in fix.warnings["en"])
 
 
 def test_fact_dns(k: Knowledge) -> None:
     fix = k.fixes["change_dns"]
-    for lang in LANGS:
+    for lang in LANGUAGES.codes:
         notes = "\n".join(fix.notes[lang])
         iphone = device_text(fix, Device.IPHONE, lang)
         for address in ["8.8.8.8", "8.8.4.4", "1.1.1.1", "1.0.0.1"]:
@@ -556,7 +558,7 @@ def test_fact_dns(k: Knowledge) -> None:
 def test_fact_date_time(k: Knowledge) -> None:
     fix = k.fixes["check_date_time"]
     assert fix.why is not None
-    assert "認証" in fix.why.ja and "authenticate" in fix.why.en
+    assert "認証" in fix.why["ja"] and "authenticate" in fix.why["en"]
     assert "「自動設定」" in device_text(fix, Device.IPHONE, "ja")
     assert "Set Automatically" in device_text(fix, Device.IPHONE, "en")
     assert "「日付と時刻を自動的に設定」" in device_text(fix, Device.MAC, "ja")
@@ -571,9 +573,9 @@ def test_fact_sign_out(k: Knowledge) -> None:
     iphone_en = device_text(fix, Device.IPHONE, "en")
     assert "keep a copy" in iphone_en and "1-2 minutes" in iphone_en
     assert "Sign in to your iPhone" in iphone_en
-    assert any("バックアップ" in w for w in fix.warnings.ja)
-    assert any("backed up" in w for w in fix.warnings.en)
-    assert fix.why is not None and "認証" in fix.why.ja and "authentication" in fix.why.en
+    assert any("バックアップ" in w for w in fix.warnings["ja"])
+    assert any("backed up" in w for w in fix.warnings["en"])
+    assert fix.why is not None and "認証" in fix.why["ja"] and "authentication" in fix.why["en"]
 
 
 def test_fact_update(k: Knowledge) -> None:
@@ -591,8 +593,8 @@ def test_fact_update(k: Knowledge) -> None:
 def test_fact_vpn(k: Knowledge) -> None:
     fix = k.fixes["disable_vpn"]
     assert fix.why is not None
-    assert "会社" in fix.why.ja and "無料VPN" in fix.why.ja
-    assert "corporate" in fix.why.en and "free VPN" in fix.why.en
+    assert "会社" in fix.why["ja"] and "無料VPN" in fix.why["ja"]
+    assert "corporate" in fix.why["en"] and "free VPN" in fix.why["en"]
     assert "「切断」" in device_text(fix, Device.MAC, "ja")
     assert "Disconnect" in device_text(fix, Device.MAC, "en")
 
@@ -603,21 +605,21 @@ def test_fact_windows(k: Knowledge) -> None:
     assert "Internet Protocol Version 6 (TCP/IPv6)" in fix_text(ipv6, "en")
     assert "iCloud.com" in fix_text(ipv6, "ja") and "iCloud.com" in fix_text(ipv6, "en")
     killer = k.fixes["windows_killer_network"]
-    for lang in LANGS:
+    for lang in LANGUAGES.codes:
         assert "Killer Intelligence Center" in fix_text(killer, lang)
         assert "Prioritization Engine" in fix_text(killer, lang)
     firewall = k.fixes["windows_firewall"]
     assert "「Microsoft Defender ファイアウォール」" in fix_text(firewall, "ja")
     assert "Microsoft Defender Firewall" in fix_text(firewall, "en")
-    assert any("オンに戻" in w for w in firewall.warnings.ja)
-    assert any("back on" in w for w in firewall.warnings.en)
+    assert any("オンに戻" in w for w in firewall.warnings["ja"])
+    assert any("back on" in w for w in firewall.warnings["en"])
 
 
 def test_fact_storage_and_plans(k: Knowledge) -> None:
     fix = k.fixes["check_icloud_storage"]
     ja, en = fix_text(fix, "ja"), fix_text(fix, "en")
     assert "5GB" in ja and "5 GB" in en
-    notes_ja, notes_en = "\n".join(fix.notes.ja), "\n".join(fix.notes.en)
+    notes_ja, notes_en = "\n".join(fix.notes["ja"]), "\n".join(fix.notes["en"])
     for fact in ["古いバックアップ", "写真やビデオ", "アプリのデータ", "iCloud+"]:
         assert fact in notes_ja, fact
     for price in ["50GBは月額150円", "200GBは月額450円", "2TBは月額1,500円"]:
@@ -638,8 +640,8 @@ def test_fact_storage_and_plans(k: Knowledge) -> None:
 
 def test_fact_verification_code(k: Knowledge) -> None:
     fix = k.fixes["get_verification_code"]
-    assert fix.why is not None and "二要素認証" in fix.why.ja
-    assert "two-factor authentication" in fix.why.en
+    assert fix.why is not None and "二要素認証" in fix.why["ja"]
+    assert "two-factor authentication" in fix.why["en"]
     iphone_ja = device_text(fix, Device.IPHONE, "ja")
     assert "「設定」→自分の名前→「パスワードとセキュリティ」" in iphone_ja
     assert "「確認コードを取得」" in iphone_ja
@@ -686,17 +688,17 @@ def test_fact_topics(k: Knowledge) -> None:
     prevention_en = topic_text(k, "prevention", "en")
     for fact in ["Update the OS", "Restart", "obstacles", "20%", "iTunes", "Finder", "computer"]:
         assert fact in prevention_en, fact
-    assert len(k.topics["effects"].items.ja) == len(k.topics["effects"].items.en) == 5
-    assert len(k.topics["checks"].items.ja) == len(k.topics["checks"].items.en) == 4
+    assert len(k.topics["effects"].items["ja"]) == len(k.topics["effects"].items["en"]) == 5
+    assert len(k.topics["checks"].items["ja"]) == len(k.topics["checks"].items["en"]) == 4
     checks = k.topics["checks"].items
-    assert "最新" in checks.ja[3] and "up to date" in checks.en[3]
+    assert "最新" in checks["ja"][3] and "up to date" in checks["en"][3]
     order = k.topics["troubleshooting_order"]
-    assert len(order.items.ja) == len(order.items.en) == 5
-    for stage, item in zip(k.stages, order.items.ja, strict=True):
-        assert item.startswith(stage.title.ja), stage.id
-    for stage, item in zip(k.stages, order.items.en, strict=True):
-        assert item.startswith(stage.title.en), stage.id
-    assert len(k.topics["most_effective"].items.ja) == 7
+    assert len(order.items["ja"]) == len(order.items["en"]) == 5
+    for stage, item in zip(k.stages, order.items["ja"], strict=True):
+        assert item.startswith(stage.title["ja"]), stage.id
+    for stage, item in zip(k.stages, order.items["en"], strict=True):
+        assert item.startswith(stage.title["en"]), stage.id
+    assert len(k.topics["most_effective"].items["ja"]) == 7
     assert "IPv6" in topic_text(k, "most_effective", "ja")
     assert "IPv6" in topic_text(k, "most_effective", "en")
     closing_ja, closing_en = topic_text(k, "closing", "ja"), topic_text(k, "closing", "en")
@@ -724,7 +726,7 @@ def test_steps_name_only_the_device_in_hand(k: Knowledge) -> None:
             continue
         shared = [fix.title, *([fix.why] if fix.why else [])]
         for device in fix.devices:
-            for lang in LANGS:
+            for lang in LANGUAGES.codes:
                 texts = [device_text(fix, device, lang), *(t[lang] for t in shared)]
                 texts += [*fix.warnings[lang], *fix.notes[lang]]
                 for section in fix.steps[device]:
@@ -738,10 +740,10 @@ def test_steps_name_only_the_device_in_hand(k: Knowledge) -> None:
 def test_iphone_steps_speak_to_ipad_users_too(k: Knowledge) -> None:
     for fix in k.fixes.values():
         for section in fix.steps.get(Device.IPHONE, ()):
-            for step in section.steps.en:
+            for step in section.steps["en"]:
                 if "this iPhone" in step or "your iPhone" in step:
                     assert "iPad" in step, (fix.id, step)
-            for step in section.steps.ja:
+            for step in section.steps["ja"]:
                 if "このiPhone" in step or "iPhoneに" in step:
                     assert "iPad" in step, (fix.id, step)
 
@@ -751,7 +753,7 @@ def test_english_is_written_for_english_readers(k: Knowledge) -> None:
     for entry in k.entries.values():
         for extra in (entry.other_device, entry.order_note):
             if extra is not None:
-                texts.append(extra.en)
+                texts.append(extra["en"])
     for text in texts:
         lowered = text.lower()
         for word in ["article", "full-width", "half-width"]:
@@ -767,9 +769,9 @@ def test_risky_fixes_warn(k: Knowledge) -> None:
         "windows_firewall",
     ]:
         warnings = k.fixes[fid].warnings
-        assert warnings.ja and warnings.en, fid
-    assert any("Wi-Fi" in w for w in k.fixes["reset_network_settings"].warnings.en)
-    assert any("backed up" in w for w in k.fixes["sign_out_and_in"].warnings.en)
+        assert warnings["ja"] and warnings["en"], fid
+    assert any("Wi-Fi" in w for w in k.fixes["reset_network_settings"].warnings["en"])
+    assert any("backed up" in w for w in k.fixes["sign_out_and_in"].warnings["en"])
 
 
 def test_windows_steps_beyond_the_article_are_marked_general(k: Knowledge) -> None:
@@ -793,7 +795,7 @@ def test_current_names(k: Knowledge) -> None:
     code = k.fixes["get_verification_code"]
     assert "Sign-In & Security" in fix_text(code, "en")
     assert "「サインインとセキュリティ」" in fix_text(code, "ja")
-    assert "2ファクタ認証" in code.title.ja
+    assert "2ファクタ認証" in code.title["ja"]
     dns = device_text(k.fixes["change_dns"], Device.WINDOWS, "en")
     assert "Hardware properties" in dns and "DNS server assignment" in dns and "Edit" in dns
     assert "Network and Sharing Center" in dns and "Change adapter settings" in dns

@@ -26,7 +26,7 @@ from bot.insights.learning import (
     reorder_within_stages,
     score,
 )
-from bot.storage.store import SqliteStore
+from bot.storage.sqlite import SqliteStore
 from tests.support.paths import ROOT
 from tests.support.replies import button
 

@@ -25,7 +25,7 @@ from bot.insights.stats import (
     walks,
     window_stats,
 )
-from bot.storage.store import SqliteStore
+from bot.storage.sqlite import SqliteStore
 from tests.support.paths import ROOT
 
 NOW = 1_800_000_000.0
@@ -128,11 +128,11 @@ def test_report_text_in_both_languages_names_entries_and_rates() -> None:
     report = build_report(lines, NOW)
     [en] = render_report(report, knowledge, locales, "en")
     assert "Outcomes, last 7 days" in en and "last 30 days" in en
-    assert knowledge.entries[ENTRY].title.en in en
+    assert knowledge.entries[ENTRY].title["en"] in en
     assert "<code>check_apple_status</code> 1/2 · 50%" in en
     assert "<code>check_internet</code> 1/1 · 100%" in en
     [ja] = render_report(report, knowledge, locales, "ja")
-    assert "過去7日間" in ja and knowledge.entries[ENTRY].title.ja in ja
+    assert "過去7日間" in ja and knowledge.entries[ENTRY].title["ja"] in ja
     empty = render_report(build_report([], NOW), knowledge, locales, "en")
     assert "No walks in this period." in empty[0]
 

@@ -31,7 +31,7 @@ from bot.insights.unmatched import (
     most_frequent,
     normalize_question,
 )
-from bot.storage.store import SqliteStore
+from bot.storage.sqlite import SqliteStore
 from tests.support.paths import ROOT
 from tests.support.replies import button
 

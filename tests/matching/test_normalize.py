@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.content.knowledge import Device
+from bot.content.spellings import Spellings, load_spellings
 from bot.errors import KnowledgeError
-from bot.matching.normalize import Normalizer, Spellings, fold, load_spellings, normalize
+from bot.matching.normalize import Normalizer, detect_device, fold, normalize
 
 # (what, one spelling, another spelling): both must normalise to the same text.
 SAME = [
@@ -172,3 +174,36 @@ def test_a_broken_table_is_refused_with_its_place(tmp_path: Path, text: str, mes
         load_spellings(path)
     assert message in str(caught.value)
     assert str(path) in str(caught.value)
+
+
+# --------------------------------------------------------------------------- devices
+
+DEVICES = [
+    ("iPhoneの設定を開くと", Device.IPHONE),
+    ("iPadで同期できない", Device.IPHONE),
+    ("アイフォンです", Device.IPHONE),
+    ("あいふぉんです", Device.IPHONE),
+    ("iOS 17にしたら", Device.IPHONE),
+    ("Macで検証に失敗", Device.MAC),
+    ("MacBook Airです", Device.MAC),
+    ("マックです", Device.MAC),
+    ("macOS Sonomaで", Device.MAC),
+    ("on my iMac", Device.MAC),
+    ("Windowsです", Device.WINDOWS),
+    ("on my PC", Device.WINDOWS),
+    ("パソコンで", Device.WINDOWS),
+    ("ウィンドウズ11", Device.WINDOWS),
+    ("Win11で", Device.WINDOWS),
+    ("iCloud for Windows", Device.WINDOWS),
+    ("ｉＰｈｏｎｅ", Device.IPHONE),
+    ("iPhoneとMacで写真が同期されない", None),
+    ("PCとiPhone", None),
+    ("iCloudに接続できません", None),
+    ("my machine", None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("text", "device"), DEVICES)
+def test_detect_device(text: str, device: Device | None) -> None:
+    assert detect_device(text) is device

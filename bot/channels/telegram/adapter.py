@@ -30,7 +30,8 @@ from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, TypeHandler
 
-from bot.apple_status.status import StatusFeed, StatusReport, Subscription, Verdict, verdict
+from bot.apple_status.feed import StatusFeed
+from bot.apple_status.report import StatusReport, Subscription, Verdict, verdict
 from bot.channels.telegram.transport import AiohttpRequest
 from bot.config import DEFAULT_HISTORY_DAYS
 from bot.content.locales import pick_lang
@@ -65,7 +66,7 @@ from bot.live import LiveEngine
 from bot.ocr import MAX_BYTES as OCR_MAX_BYTES
 from bot.ocr import MAX_SIDE as OCR_MAX_SIDE
 from bot.ocr import ImageRejected, OcrPool, OcrUnavailable
-from bot.storage.store import Store
+from bot.storage.base import Store
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

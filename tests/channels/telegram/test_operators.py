@@ -18,7 +18,8 @@ import pytest
 
 from bot.content.knowledge import Device
 from bot.conversation.state import Outcome, OutcomeRecord, UserState
-from bot.storage.store import USER_FREE_TABLES, SqliteStore
+from bot.storage.base import USER_FREE_TABLES
+from bot.storage.sqlite import SqliteStore
 from tests.channels.telegram.test_adapter import EN_ERROR, tap, wait_text
 from tests.support.botproc import BotProcess
 from tests.support.fakebotapi import BotMessage, FakeBotApi

@@ -13,7 +13,7 @@ import pytest
 from bot.content.knowledge import Device, load_knowledge
 from bot.content.locales import load_locales
 from bot.conversation.state import Outcome, OutcomeRecord, UserState
-from bot.storage.store import SqliteStore
+from bot.storage.sqlite import SqliteStore
 from tests.support.botproc import BotProcess
 from tests.support.fakebotapi import BotMessage, FakeBotApi
 from tests.support.paths import ROOT
@@ -59,7 +59,7 @@ async def test_admin_gets_the_report_and_the_chart(api: FakeBotApi, tmp_path: Pa
         )
         report = "\n".join(texts(api, ADMIN))
         assert "Outcomes, last 7 days" in report and "Outcomes, last 30 days" in report
-        assert KNOWLEDGE.entries[ENTRY].title.en in report
+        assert KNOWLEDGE.entries[ENTRY].title["en"] in report
         assert "started 5 · solved 5" in report
         assert "check_internet 5/5 · 100%" in report
         assert "check_apple_status 0/5 · 0%" in report
@@ -93,8 +93,8 @@ async def test_stats_is_an_unknown_command_for_everyone_else(
 async def test_learned_order_is_used_from_the_first_walk(api: FakeBotApi, tmp_path: Path) -> None:
     bot = BotProcess(api, tmp_path)
     await fill_history(bot.db_path, 40, "check_apple_id_password")
-    learned_first = KNOWLEDGE.fixes["check_apple_id_password"].title.en
-    authored_first = KNOWLEDGE.fixes["check_apple_status"].title.en
+    learned_first = KNOWLEDGE.fixes["check_apple_id_password"].title["en"]
+    authored_first = KNOWLEDGE.fixes["check_apple_status"].title["en"]
     async with bot:
         api.push_text(901, "On my iPhone: There was an error connecting to the Apple ID server.")
         [step] = await api.wait_for_messages(901, 1)
@@ -148,5 +148,5 @@ async def test_a_long_report_is_split_within_telegram_limits(
     assert len(parts) >= 3
     assert all(len(p) <= 4096 for p in parts)
     joined = "\n".join(parts)
-    assert all(KNOWLEDGE.entries[e].title.ja in joined for e in KNOWLEDGE.entries)
+    assert all(KNOWLEDGE.entries[e].title["ja"] in joined for e in KNOWLEDGE.entries)
     assert not api.errors

@@ -1,60 +1,59 @@
-"""Apple's System Status feed: parse it, pick the services that matter, fetch it with a cache.
+"""Apple's System Status feed as data: parse it, pick the services that matter, render them.
 
-Apple publishes the state of its services at
+Pure: no I/O (the conversation imports it); fetching is bot.apple_status.feed. Apple publishes
+the state of its services at
 `https://www.apple.com/support/systemstatus/data/system_status_{locale}.js`, where `{locale}`
-is `en_US` or `ja_JP` (`FEED_LOCALES`). The body is JSON, sometimes wrapped as JSONP
-(`jsonCallback({...});`): `services[]` with `serviceName` and `events[]`, each event with
-`statusType` (Available, Outage, Issue, Performance, Maintenance), `eventStatus` (ongoing,
-resolved, upcoming, completed), `message`, `startDate`, `endDate` and, usually,
-`epochStartDate` (milliseconds).
-
-Everything here is pure except `StatusFeed`, which fetches over HTTP with a 3-second deadline,
-never raises (any failure is logged as a warning and becomes None) and caches every answer,
-success or failure, for 60 seconds, shared by all users. Which services matter for which
-entry is data: knowledge/status.yaml, loaded by `load_service_map`.
+is a language's `feed_locale` (en_US, ja_JP; bot.content.languages). The body is JSON,
+sometimes wrapped as JSONP (`jsonCallback({...});`): `services[]` with `serviceName` and
+`events[]`, each event with `statusType` (Available, Outage, Issue, Performance, Maintenance),
+`eventStatus` (ongoing, resolved, upcoming, completed), `message`, `startDate`, `endDate` and,
+usually, `epochStartDate` (milliseconds). Which services matter for which entry is data:
+knowledge/status.yaml (bot.content.status_map).
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dtm
 import json
-import logging
 import re
-import time
 import unicodedata
-from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
-import httpx
-
-from bot.content.knowledge import Device, line_of, load_yaml
+from bot.content.knowledge import Device
+from bot.content.languages import LANGUAGES
 from bot.content.locales import Html, Locales, escape
-from bot.errors import BotError, KnowledgeError, Problem
+from bot.content.status_map import ServiceMap
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "PROBLEM_TYPES",
+    "STATUS_FIX",
+    "SUBSCRIPTION_MAX_AGE",
+    "Incident",
+    "Relevant",
+    "ServiceMap",
+    "ServiceStatus",
+    "StatusEvent",
+    "StatusReport",
+    "Subscription",
+    "Verdict",
+    "fold_name",
+    "format_time",
+    "parse_feed",
+    "relevant",
+    "status_html",
+    "still_broken",
+    "verdict",
+]
 
 STATUS_FIX = "check_apple_status"  # the fix whose step shows the live status
-FEED_LOCALES: Mapping[str, str] = {"en": "en_US", "ja": "ja_JP"}  # fills `{locale}` in the URL
-LOCALE_PLACEHOLDER = "{locale}"
-DEFAULT_TIMEOUT = 3.0  # seconds for the whole request: connect, send, read
-CACHE_SECONDS = 60.0  # how long one answer (or failure) serves every user
-MAX_BYTES = 2_000_000  # Apple's feed is ~50-200 kB; anything far bigger is not the feed
 SUBSCRIPTION_MAX_AGE = 14 * 24 * 3600.0  # then a subscription is dropped without a message
 PROBLEM_TYPES = frozenset({"outage", "issue"})  # what makes an event "the likely cause"
 
-# Start times: Japanese users read Japan time, everyone else UTC (the label is in locales/).
-_ZONES: Mapping[str, dtm.tzinfo] = {"ja": dtm.timezone(dtm.timedelta(hours=9)), "en": dtm.UTC}
-_TIME_FORMATS: Mapping[str, str] = {"ja": "%Y/%m/%d %H:%M", "en": "%Y-%m-%d %H:%M"}
 _JSONP = re.compile(r"^[A-Za-z_$][\w$.]*\s*\((?P<body>.*)\)\s*;?$", re.DOTALL)
 _TYPE_KEYS = ("outage", "issue", "performance", "maintenance")
-
-
-class FeedError(BotError):
-    """The status feed could not be used (too large, not text)."""
 
 
 # --------------------------------------------------------------------------- the feed's model
@@ -245,9 +244,10 @@ def still_broken(report: StatusReport, services: Collection[str]) -> bool | None
 
 
 def format_time(epoch: float, lang: str) -> str:
-    """Format a moment for a user: Japan time for Japanese, UTC for English."""
-    moment = dtm.datetime.fromtimestamp(epoch, _ZONES.get(lang, dtm.UTC))
-    return moment.strftime(_TIME_FORMATS.get(lang, _TIME_FORMATS["en"]))
+    """Format a moment for a user in their language's time zone (Japan time, UTC, …)."""
+    language = LANGUAGES[lang]
+    moment = dtm.datetime.fromtimestamp(epoch, language.time_zone)
+    return moment.strftime(language.time_format)
 
 
 def status_html(locales: Locales, lang: str, found: Relevant) -> Html:
@@ -317,161 +317,3 @@ def verdict(sub: Subscription, report: StatusReport | None, now: float) -> Verdi
     if report is None:
         return Verdict.WAIT
     return Verdict.FIXED if still_broken(report, sub.services) is False else Verdict.WAIT
-
-
-# --------------------------------------------------------------------------- the service map
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceMap:
-    """Which of Apple's services matter for which entry (knowledge/status.yaml)."""
-
-    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # id → published names
-    entries: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # entry → group ids
-    default: tuple[str, ...] = ()  # group ids for every other entry
-
-    def names_for(self, entry_id: str) -> tuple[str, ...]:
-        """Return every published name (both languages) of the services that matter here."""
-        group_ids = self.entries.get(entry_id, self.default)
-        return tuple(name for g in group_ids for name in self.groups.get(g, ()))
-
-
-def load_service_map(path: Path, entry_ids: Collection[str] | None = None) -> ServiceMap:
-    """Load and check knowledge/status.yaml; raise KnowledgeError naming file and line."""
-    problems: list[Problem] = []
-    doc = load_yaml(path, problems)
-    if problems:
-        raise KnowledgeError(problems)
-    file = str(path)
-
-    def problem(line: int, message: str) -> None:
-        problems.append(Problem(file, line, message))
-
-    if not isinstance(doc, dict):
-        raise KnowledgeError([Problem(file, 1, "expected a mapping at the top level")])
-    top = line_of(doc, 1)
-    for key in doc:
-        if key not in ("services", "default", "entries"):
-            problem(top, f"unknown key {key!r}")
-    groups: dict[str, tuple[str, ...]] = {}
-    raw_groups = doc.get("services")
-    if not isinstance(raw_groups, dict) or not raw_groups:
-        problem(top, "services: expected a mapping of service ids to published names")
-        raw_groups = {}
-    for gid, names in raw_groups.items():
-        line = line_of(raw_groups, top)
-        if not isinstance(gid, str) or not gid.isidentifier() or not gid.islower():
-            problem(line, f"services: {gid!r} must be a lower_snake_case id")
-        elif not _string_list(names):
-            problem(line_of(names, line), f"services.{gid}: expected a list of names")
-        else:
-            groups[gid] = tuple(n.strip() for n in names)
-
-    def group_list(value: Any, where: str, line: int) -> tuple[str, ...]:
-        if not _string_list(value):
-            problem(line, f"{where}: expected a list of service ids")
-            return ()
-        for gid in value:
-            if gid not in groups:
-                problem(line_of(value, line), f"{where}: unknown service {gid!r}")
-        return tuple(value)
-
-    default = group_list(doc.get("default"), "default", top)
-    entries: dict[str, tuple[str, ...]] = {}
-    raw_entries = doc.get("entries", {})
-    if not isinstance(raw_entries, dict):
-        problem(top, "entries: expected a mapping of entry ids to service ids")
-        raw_entries = {}
-    for eid, value in raw_entries.items():
-        line = line_of(raw_entries, top)
-        if entry_ids is not None and eid not in entry_ids:
-            problem(line, f"entries: {eid!r} is not an entry of the knowledge base")
-        entries[str(eid)] = group_list(value, f"entries.{eid}", line)
-    if problems:
-        raise KnowledgeError(problems)
-    return ServiceMap(groups, entries, default)
-
-
-def _string_list(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and bool(value)
-        and all(isinstance(v, str) and v.strip() for v in value)
-    )
-
-
-# --------------------------------------------------------------------------- fetching
-
-
-def feed_url(template: str, lang: str) -> str:
-    """Fill the feed's locale into the URL template (`{locale}` → en_US or ja_JP)."""
-    return template.replace(LOCALE_PLACEHOLDER, FEED_LOCALES.get(lang, FEED_LOCALES["en"]))
-
-
-class StatusFeed:
-    """Fetch the feed per language; cache each answer; never raise.
-
-    Concurrent callers for the same language share one request. A failure is cached like a
-    success, so an unreachable feed costs one timeout per `ttl`, not one per user.
-    """
-
-    def __init__(
-        self,
-        url_template: str,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        ttl: float = CACHE_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.url_template = url_template
-        self.timeout = timeout
-        self.ttl = ttl
-        self._clock = clock
-        self._cache: dict[str, tuple[float, StatusReport | None]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-        self.requests = 0  # how many fetches went out (for tests and logs)
-
-    async def get(self, lang: str) -> StatusReport | None:
-        """Return the report in this language, from the cache when it is fresh enough."""
-        locale = FEED_LOCALES.get(lang, FEED_LOCALES["en"])
-        async with self._locks.setdefault(locale, asyncio.Lock()):
-            cached = self._cache.get(locale)
-            if cached is not None and self._clock() < cached[0]:
-                return cached[1]
-            report = await self._fetch(feed_url(self.url_template, lang))
-            self._cache[locale] = (self._clock() + self.ttl, report)
-            return report
-
-    async def _fetch(self, url: str) -> StatusReport | None:
-        self.requests += 1
-        try:
-            async with asyncio.timeout(self.timeout):
-                body = await self._download(url)
-        except TimeoutError:
-            logger.warning("Apple status feed %s: no answer within %.1f s", url, self.timeout)
-            return None
-        except httpx.HTTPStatusError as exc:
-            logger.warning("Apple status feed %s: HTTP %s", url, exc.response.status_code)
-            return None
-        except Exception as exc:  # any failure means "status unknown", never a broken walk
-            logger.warning("Apple status feed %s unavailable: %r", url, exc)
-            return None
-        report = parse_feed(body)
-        if report is None:
-            logger.warning("Apple status feed %s: not a status feed (%d bytes)", url, len(body))
-        return report
-
-    async def _download(self, url: str) -> bytes:
-        async with (
-            httpx.AsyncClient(timeout=self.timeout, follow_redirects=True) as client,
-            client.stream("GET", url) as response,
-        ):
-            response.raise_for_status()
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_BYTES:
-                    raise FeedError(f"larger than {MAX_BYTES} bytes")
-                chunks.append(chunk)
-            return b"".join(chunks)

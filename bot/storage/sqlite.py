@@ -1,26 +1,32 @@
-"""Keep user states and their history: a small Store interface, SQLite and in-memory."""
+"""A Store in one SQLite file (aiosqlite): WAL, schema migrations, one transaction per save."""
 
 from __future__ import annotations
 
-import abc
 import asyncio
-import json
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import aiosqlite
 
-from bot.apple_status.status import Subscription
-from bot.content.knowledge import Device
-from bot.conversation.state import Outcome, OutcomeRecord, UserState
-from bot.errors import BotError
-from bot.insights.unmatched import UnmatchedKind, UnmatchedQuery
+from bot.apple_status.report import Subscription
+from bot.conversation.state import OutcomeRecord, UserState
+from bot.insights.unmatched import UnmatchedQuery
+from bot.storage.base import (
+    USER_FREE_TABLES,
+    SchemaVersionError,
+    Store,
+    check_owner,
+    device_column,
+    queries_of,
+    records_of,
+    subscription_row,
+    subscriptions_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +75,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         )""",
         "CREATE INDEX unmatched_at ON unmatched (at)",
     ),
-    # 4: users waiting to hear that Apple fixed an outage (bot/status.py); one per user.
+    # 4: users waiting to hear that Apple fixed an outage (bot/apple_status/); one per user.
     (
         """CREATE TABLE status_subscriptions (
             user_id INTEGER PRIMARY KEY REFERENCES users (user_id) ON DELETE CASCADE,
@@ -95,122 +101,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX support_messages_at ON support_messages (at)",
     ),
 )
-# Every table stores something about a user in a `user_id` column, which is how forget() finds
-# it, except these (tests/storage/test_store.py checks that every new table is one or the other).
-USER_FREE_TABLES = frozenset({"schema_version"})
-
 BUSY_TIMEOUT_MS = 5000
 HISTORY_PAGE_USERS = 1000  # users whose history lines outcomes_by_user reads per query
-
-
-class SchemaVersionError(BotError):
-    """The database was written by a newer version of the bot than this one."""
-
-
-class Store(abc.ABC):
-    """Where user states and their history live between updates."""
-
-    @abc.abstractmethod
-    async def load(self, user_id: int) -> UserState:
-        """Return the user's state, or a fresh one for an unknown user."""
-
-    @abc.abstractmethod
-    async def save(self, state: UserState, records: Sequence[OutcomeRecord] = ()) -> None:
-        """Store the state and append the user's history lines, all or nothing."""
-
-    @abc.abstractmethod
-    async def history(self, user_id: int) -> list[OutcomeRecord]:
-        """Return the user's history, oldest first."""
-
-    @abc.abstractmethod
-    async def outcomes_since(self, since: float) -> list[OutcomeRecord]:
-        """Return every user's history lines at or after `since`, oldest first."""
-
-    async def outcomes_by_user(self, since: float) -> AsyncIterator[list[OutcomeRecord]]:
-        """Yield each user's history lines at or after `since` (oldest first), user by user.
-
-        For going through a long history without holding all of it (learning the fix order):
-        this default reads it at once; SqliteStore reads a page of users at a time.
-        """
-        by_user: dict[int, list[OutcomeRecord]] = {}
-        for line in await self.outcomes_since(since):
-            by_user.setdefault(line.user_id, []).append(line)
-        for lines in by_user.values():
-            yield lines
-
-    @abc.abstractmethod
-    async def record_unmatched(self, query: UnmatchedQuery) -> None:
-        """Keep a question that matched nothing; the same user and time again sets its choice.
-
-        The user's state must have been saved first (the question belongs to the user).
-        """
-
-    @abc.abstractmethod
-    async def unmatched_since(self, since: float) -> list[UnmatchedQuery]:
-        """Return every kept question asked at or after `since`, oldest first."""
-
-    @abc.abstractmethod
-    async def forget(self, user_id: int) -> None:
-        """Delete everything stored about the user."""
-
-    @abc.abstractmethod
-    async def prune(self, older_than: float) -> int:
-        """Delete history lines before `older_than`; return how many were deleted."""
-
-    # Subscriptions to Apple's System Status (bot/status.py): one per user, the latest wins.
-
-    @abc.abstractmethod
-    async def subscribe(self, sub: Subscription) -> None:
-        """Keep the user's subscription, replacing an older one (the user's state must exist)."""
-
-    @abc.abstractmethod
-    async def subscriptions(self) -> list[Subscription]:
-        """Return every subscription, oldest first."""
-
-    @abc.abstractmethod
-    async def unsubscribe(self, sub: Subscription) -> bool:
-        """Drop this subscription unless the user has made a newer one; return whether dropped."""
-
-    # Posts in the support group (a person took over): which user each one is about.
-
-    @abc.abstractmethod
-    async def link_support_message(
-        self, chat_id: int, message_id: int, user_id: int, at: float
-    ) -> None:
-        """Remember that this group post is about this user (the user's state must exist)."""
-
-    @abc.abstractmethod
-    async def support_user(self, chat_id: int, message_id: int) -> int | None:
-        """Return the user a group post is about, or None for a post we do not know."""
-
-    @abc.abstractmethod
-    async def user_count(self) -> int:
-        """Return how many users have a stored state."""
-
-    @abc.abstractmethod
-    async def close(self) -> None:
-        """Release the store; calling it twice is harmless."""
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-
-def _check_owner(state: UserState, records: Sequence[OutcomeRecord]) -> None:
-    strangers = {r.user_id for r in records if r.user_id != state.user_id}
-    if strangers:
-        raise ValueError(f"history of users {sorted(strangers)} saved with user {state.user_id}")
-
-
-def _device_column(state: UserState) -> str | None:
-    return None if state.device is None else state.device.value
 
 
 class SqliteStore(Store):
@@ -314,7 +206,7 @@ class SqliteStore(Store):
 
     async def save(self, state: UserState, records: Sequence[OutcomeRecord] = ()) -> None:
         """Store the state and append the user's history lines in one committed transaction."""
-        _check_owner(state, records)
+        check_owner(state, records)
         async with self._transaction() as db:
             # An upsert, not INSERT OR REPLACE: replacing would delete the row and cascade.
             await db.execute(
@@ -323,7 +215,7 @@ class SqliteStore(Store):
                 " ON CONFLICT (user_id) DO UPDATE SET lang = excluded.lang,"
                 " device = excluded.device, state = excluded.state,"
                 " updated_at = excluded.updated_at",
-                (state.user_id, state.lang, _device_column(state), state.to_json(), time.time()),
+                (state.user_id, state.lang, device_column(state), state.to_json(), time.time()),
             )
             if records:
                 await db.executemany(
@@ -342,7 +234,7 @@ class SqliteStore(Store):
             " WHERE user_id = ? ORDER BY at, id",
             (user_id,),
         )
-        return _records(rows)
+        return records_of(rows)
 
     async def outcomes_since(self, since: float) -> list[OutcomeRecord]:
         """Return every user's history lines at or after `since`, oldest first."""
@@ -351,7 +243,7 @@ class SqliteStore(Store):
             " WHERE at >= ? ORDER BY at, id",
             (since,),
         )
-        return _records(rows)
+        return records_of(rows)
 
     async def outcomes_by_user(self, since: float) -> AsyncIterator[list[OutcomeRecord]]:
         """Yield each user's history lines at or after `since`, a page of users per query.
@@ -375,7 +267,7 @@ class SqliteStore(Store):
                 (since, users[0][0], users[-1][0]),
             )
             by_user: dict[int, list[OutcomeRecord]] = {}
-            for line in _records(rows):
+            for line in records_of(rows):
                 by_user.setdefault(line.user_id, []).append(line)
             for lines in by_user.values():
                 yield lines
@@ -398,7 +290,7 @@ class SqliteStore(Store):
             "SELECT user_id, text, kind, choice, at FROM unmatched WHERE at >= ? ORDER BY at, id",
             (since,),
         )
-        return _queries(rows)
+        return queries_of(rows)
 
     async def forget(self, user_id: int) -> None:
         """Delete everything stored about the user: their rows in every table with a user_id."""
@@ -436,7 +328,7 @@ class SqliteStore(Store):
                 " ON CONFLICT (user_id) DO UPDATE SET chat_id = excluded.chat_id,"
                 " lang = excluded.lang, entry = excluded.entry, device = excluded.device,"
                 " services = excluded.services, created_at = excluded.created_at",
-                _subscription_row(sub),
+                subscription_row(sub),
             )
 
     async def subscriptions(self) -> list[Subscription]:
@@ -445,7 +337,7 @@ class SqliteStore(Store):
             "SELECT user_id, chat_id, lang, entry, device, services, created_at"
             " FROM status_subscriptions ORDER BY created_at, user_id"
         )
-        return _subscriptions(rows)
+        return subscriptions_of(rows)
 
     async def unsubscribe(self, sub: Subscription) -> bool:
         """Drop this subscription unless the user has made a newer one; return whether dropped."""
@@ -485,151 +377,3 @@ class SqliteStore(Store):
         """Close the connection after the queued operations; calling it twice is harmless."""
         async with self._lock:
             await self._db.close()
-
-
-def _records(rows: Iterable[sqlite3.Row | tuple[Any, ...]]) -> list[OutcomeRecord]:
-    records = []
-    for user_id, entry, device, fix, outcome, at in rows:
-        try:
-            records.append(OutcomeRecord(user_id, entry, Device(device), fix, Outcome(outcome), at))
-        except ValueError:
-            # A device or outcome this version no longer knows: skip it, do not fail the caller.
-            logger.warning("user %s: skipping history line %s/%s", user_id, device, outcome)
-    return records
-
-
-def _queries(rows: Iterable[sqlite3.Row | tuple[Any, ...]]) -> list[UnmatchedQuery]:
-    queries = []
-    for user_id, text, kind, choice, at in rows:
-        try:
-            queries.append(UnmatchedQuery(user_id, text, UnmatchedKind(kind), choice, at))
-        except ValueError:
-            logger.warning("user %s: skipping unmatched question of kind %s", user_id, kind)
-    return queries
-
-
-def _subscription_row(sub: Subscription) -> tuple[int, int, str, str, str, str, float]:
-    services = json.dumps(list(sub.services), ensure_ascii=False)
-    device = sub.device.value
-    return (sub.user_id, sub.chat_id, sub.lang, sub.entry, device, services, sub.created_at)
-
-
-def _subscriptions(rows: Iterable[sqlite3.Row | tuple[Any, ...]]) -> list[Subscription]:
-    subs = []
-    for user_id, chat_id, lang, entry, device, services, created_at in rows:
-        try:
-            names = json.loads(services)
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                raise ValueError(services)
-            subs.append(
-                Subscription(
-                    user_id, chat_id, lang, entry, Device(device), tuple(names), created_at
-                )
-            )
-        except ValueError:
-            # A device this version no longer knows, or a damaged row: skip it, do not fail.
-            logger.warning("user %s: skipping unreadable status subscription", user_id)
-    return subs
-
-
-class MemoryStore(Store):
-    """A Store in a dict, gone with the process; rows round-trip like SqliteStore's."""
-
-    def __init__(self) -> None:
-        self._users: dict[int, tuple[str | None, str | None, str]] = {}
-        self._history: list[tuple[int, str, str, str | None, str, float]] = []
-        self._subscriptions: dict[int, tuple[int, int, str, str, str, str, float]] = {}
-        self._unmatched: dict[tuple[int, float], tuple[int, str, str, str | None, float]] = {}
-        self._support: dict[tuple[int, int], tuple[int, float]] = {}  # post -> (user, at)
-
-    async def load(self, user_id: int) -> UserState:
-        """Return the user's state, or a fresh one for an unknown user."""
-        row = self._users.get(user_id)
-        return UserState(user_id) if row is None else UserState.from_row(user_id, *row)
-
-    async def save(self, state: UserState, records: Sequence[OutcomeRecord] = ()) -> None:
-        """Store the state and append the user's history lines, all or nothing."""
-        _check_owner(state, records)
-        # Build everything before changing anything, so a failure leaves the store untouched.
-        row = (state.lang, _device_column(state), state.to_json())
-        lines = [
-            (r.user_id, r.entry, r.device.value, r.fix, r.outcome.value, r.at) for r in records
-        ]
-        self._users[state.user_id] = row
-        self._history.extend(lines)
-
-    async def history(self, user_id: int) -> list[OutcomeRecord]:
-        """Return the user's history, oldest first."""
-        return _records(
-            sorted((h for h in self._history if h[0] == user_id), key=lambda line: line[5])
-        )
-
-    async def outcomes_since(self, since: float) -> list[OutcomeRecord]:
-        """Return every user's history lines at or after `since`, oldest first."""
-        return _records(
-            sorted((h for h in self._history if h[5] >= since), key=lambda line: line[5])
-        )
-
-    async def record_unmatched(self, query: UnmatchedQuery) -> None:
-        """Keep a question that matched nothing; the same user and time again sets its choice."""
-        key = (query.user_id, query.at)
-        old = self._unmatched.get(key)
-        text, kind = (old[1], old[2]) if old else (query.text, query.kind.value)
-        self._unmatched[key] = (query.user_id, text, kind, query.choice, query.at)
-
-    async def unmatched_since(self, since: float) -> list[UnmatchedQuery]:
-        """Return every kept question asked at or after `since`, oldest first."""
-        rows = sorted((q for q in self._unmatched.values() if q[4] >= since), key=lambda q: q[4])
-        return _queries(rows)
-
-    async def forget(self, user_id: int) -> None:
-        """Delete everything stored about the user."""
-        self._users.pop(user_id, None)
-        self._history = [h for h in self._history if h[0] != user_id]
-        self._subscriptions.pop(user_id, None)
-        self._unmatched = {k: q for k, q in self._unmatched.items() if k[0] != user_id}
-        self._support = {k: v for k, v in self._support.items() if v[0] != user_id}
-
-    async def prune(self, older_than: float) -> int:
-        """Delete history lines before `older_than`; return how many were deleted."""
-        kept = [h for h in self._history if h[5] >= older_than]
-        deleted = len(self._history) - len(kept)
-        self._history = kept
-        # Kept questions are the users' own words: they go with the history (not counted).
-        self._unmatched = {k: q for k, q in self._unmatched.items() if q[4] >= older_than}
-        self._support = {k: v for k, v in self._support.items() if v[1] >= older_than}
-        return deleted
-
-    async def subscribe(self, sub: Subscription) -> None:
-        """Keep the user's subscription, replacing an older one (the user's state must exist)."""
-        self._subscriptions[sub.user_id] = _subscription_row(sub)
-
-    async def subscriptions(self) -> list[Subscription]:
-        """Return every subscription, oldest first."""
-        return _subscriptions(sorted(self._subscriptions.values(), key=lambda r: (r[6], r[0])))
-
-    async def unsubscribe(self, sub: Subscription) -> bool:
-        """Drop this subscription unless the user has made a newer one; return whether dropped."""
-        row = self._subscriptions.get(sub.user_id)
-        if row is None or row[6] != sub.created_at:
-            return False
-        del self._subscriptions[sub.user_id]
-        return True
-
-    async def link_support_message(
-        self, chat_id: int, message_id: int, user_id: int, at: float
-    ) -> None:
-        """Remember that this group post is about this user (the user's state must exist)."""
-        self._support[(chat_id, message_id)] = (user_id, at)
-
-    async def support_user(self, chat_id: int, message_id: int) -> int | None:
-        """Return the user a group post is about, or None for a post we do not know."""
-        link = self._support.get((chat_id, message_id))
-        return None if link is None else link[0]
-
-    async def user_count(self) -> int:
-        """Return how many users have a stored state."""
-        return len(self._users)
-
-    async def close(self) -> None:
-        """Do nothing: there is nothing to release."""

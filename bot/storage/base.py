@@ -1,0 +1,186 @@
+"""The Store contract: where user states and their history live between updates.
+
+Every backend (memory.py, sqlite.py) passes the one contract suite in
+tests/storage/test_contract.py. The `user_id` rule: every table keeps what it stores about a
+user in a `user_id` column (that is how forget() finds it), except USER_FREE_TABLES.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+from bot.apple_status.report import Subscription
+from bot.content.knowledge import Device
+from bot.conversation.state import Outcome, OutcomeRecord, UserState
+from bot.errors import BotError
+from bot.insights.unmatched import UnmatchedKind, UnmatchedQuery
+
+logger = logging.getLogger(__name__)
+
+# Every table stores something about a user in a `user_id` column, which is how forget() finds
+# it, except these (tests/storage/test_sqlite.py checks that every new table is one or the other).
+USER_FREE_TABLES = frozenset({"schema_version"})
+
+
+class StorageError(BotError):
+    """The database cannot be used (unwritable, corrupt, unknown kind); the message says why."""
+
+
+class SchemaVersionError(StorageError):
+    """The database was written by a newer version of the bot than this one."""
+
+
+class Store(abc.ABC):
+    """Where user states and their history live between updates."""
+
+    @abc.abstractmethod
+    async def load(self, user_id: int) -> UserState:
+        """Return the user's state, or a fresh one for an unknown user."""
+
+    @abc.abstractmethod
+    async def save(self, state: UserState, records: Sequence[OutcomeRecord] = ()) -> None:
+        """Store the state and append the user's history lines, all or nothing."""
+
+    @abc.abstractmethod
+    async def history(self, user_id: int) -> list[OutcomeRecord]:
+        """Return the user's history, oldest first."""
+
+    @abc.abstractmethod
+    async def outcomes_since(self, since: float) -> list[OutcomeRecord]:
+        """Return every user's history lines at or after `since`, oldest first."""
+
+    async def outcomes_by_user(self, since: float) -> AsyncIterator[list[OutcomeRecord]]:
+        """Yield each user's history lines at or after `since` (oldest first), user by user.
+
+        For going through a long history without holding all of it (learning the fix order):
+        this default reads it at once; SqliteStore reads a page of users at a time.
+        """
+        by_user: dict[int, list[OutcomeRecord]] = {}
+        for line in await self.outcomes_since(since):
+            by_user.setdefault(line.user_id, []).append(line)
+        for lines in by_user.values():
+            yield lines
+
+    @abc.abstractmethod
+    async def record_unmatched(self, query: UnmatchedQuery) -> None:
+        """Keep a question that matched nothing; the same user and time again sets its choice.
+
+        The user's state must have been saved first (the question belongs to the user).
+        """
+
+    @abc.abstractmethod
+    async def unmatched_since(self, since: float) -> list[UnmatchedQuery]:
+        """Return every kept question asked at or after `since`, oldest first."""
+
+    @abc.abstractmethod
+    async def forget(self, user_id: int) -> None:
+        """Delete everything stored about the user."""
+
+    @abc.abstractmethod
+    async def prune(self, older_than: float) -> int:
+        """Delete history lines before `older_than`; return how many were deleted."""
+
+    # Subscriptions to Apple's System Status (bot/apple_status/): one per user, the latest wins.
+
+    @abc.abstractmethod
+    async def subscribe(self, sub: Subscription) -> None:
+        """Keep the user's subscription, replacing an older one (the user's state must exist)."""
+
+    @abc.abstractmethod
+    async def subscriptions(self) -> list[Subscription]:
+        """Return every subscription, oldest first."""
+
+    @abc.abstractmethod
+    async def unsubscribe(self, sub: Subscription) -> bool:
+        """Drop this subscription unless the user has made a newer one; return whether dropped."""
+
+    # Posts in the support group (a person took over): which user each one is about.
+
+    @abc.abstractmethod
+    async def link_support_message(
+        self, chat_id: int, message_id: int, user_id: int, at: float
+    ) -> None:
+        """Remember that this group post is about this user (the user's state must exist)."""
+
+    @abc.abstractmethod
+    async def support_user(self, chat_id: int, message_id: int) -> int | None:
+        """Return the user a group post is about, or None for a post we do not know."""
+
+    @abc.abstractmethod
+    async def user_count(self) -> int:
+        """Return how many users have a stored state."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release the store; calling it twice is harmless."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def check_owner(state: UserState, records: Sequence[OutcomeRecord]) -> None:
+    strangers = {r.user_id for r in records if r.user_id != state.user_id}
+    if strangers:
+        raise ValueError(f"history of users {sorted(strangers)} saved with user {state.user_id}")
+
+
+def device_column(state: UserState) -> str | None:
+    return None if state.device is None else state.device.value
+
+
+def records_of(rows: Iterable[Any]) -> list[OutcomeRecord]:
+    records = []
+    for user_id, entry, device, fix, outcome, at in rows:
+        try:
+            records.append(OutcomeRecord(user_id, entry, Device(device), fix, Outcome(outcome), at))
+        except ValueError:
+            # A device or outcome this version no longer knows: skip it, do not fail the caller.
+            logger.warning("user %s: skipping history line %s/%s", user_id, device, outcome)
+    return records
+
+
+def queries_of(rows: Iterable[Any]) -> list[UnmatchedQuery]:
+    queries = []
+    for user_id, text, kind, choice, at in rows:
+        try:
+            queries.append(UnmatchedQuery(user_id, text, UnmatchedKind(kind), choice, at))
+        except ValueError:
+            logger.warning("user %s: skipping unmatched question of kind %s", user_id, kind)
+    return queries
+
+
+def subscription_row(sub: Subscription) -> tuple[int, int, str, str, str, str, float]:
+    services = json.dumps(list(sub.services), ensure_ascii=False)
+    device = sub.device.value
+    return (sub.user_id, sub.chat_id, sub.lang, sub.entry, device, services, sub.created_at)
+
+
+def subscriptions_of(rows: Iterable[Any]) -> list[Subscription]:
+    subs = []
+    for user_id, chat_id, lang, entry, device, services, created_at in rows:
+        try:
+            names = json.loads(services)
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise ValueError(services)
+            subs.append(
+                Subscription(
+                    user_id, chat_id, lang, entry, Device(device), tuple(names), created_at
+                )
+            )
+        except ValueError:
+            # A device this version no longer knows, or a damaged row: skip it, do not fail.
+            logger.warning("user %s: skipping unreadable status subscription", user_id)
+    return subs

@@ -1,0 +1,27 @@
+"""The stores under test: every backend for the contract, a database path for SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.storage.base import Store
+from bot.storage.memory import MemoryStore
+from bot.storage.sqlite import SqliteStore
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        async with await SqliteStore.open(tmp_path / "db" / "bot.sqlite3") as s:
+            yield s
+    else:
+        async with MemoryStore() as m:
+            yield m
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "bot.sqlite3"
