@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.apple_status.status import ServiceMap, load_service_map
+from bot.apple_status.report import ServiceMap, load_service_map
+from bot.channels.limits import TELEGRAM, MessageLimits
 from bot.content.knowledge import Knowledge, load_knowledge
 from bot.content.locales import Locales, load_locales
 from bot.conversation.engine import Engine
@@ -59,8 +60,8 @@ def load_content(knowledge_dir: Path, locales_dir: Path) -> Content:
     return Content(knowledge, locales, Normalizer(spellings), status_services)
 
 
-def engine_for(content: Content) -> Engine:
-    """Build the matcher index once and return the engine over it."""
+def engine_for(content: Content, limits: MessageLimits = TELEGRAM) -> Engine:
+    """Build the matcher index once and return the engine over it, for a channel's limits."""
     matcher = Matcher(content.knowledge, content.normalizer)
     return Engine(
         content.knowledge,
@@ -68,6 +69,7 @@ def engine_for(content: Content) -> Engine:
         content.locales,
         content.normalizer.detect_device,
         status_services=content.status_services,
+        limits=limits,
     )
 
 

@@ -37,6 +37,14 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def cut(text: str, units: int) -> str:
+    """Return the longest start of `text` within `units` UTF-16 units (whole characters)."""
+    if utf16_len(text) <= units:
+        return text
+    kept = text.encode("utf-16-le")[: units * 2].decode("utf-16-le", "ignore")
+    return kept
+
+
 def split_blocks(blocks: Sequence[str], limit: int = TELEGRAM_TEXT) -> list[Html]:
     """Join blocks into messages of at most `limit` UTF-16 units, never cutting a line.
 

@@ -16,7 +16,7 @@ from typing import Any, Self
 
 import aiosqlite
 
-from bot.apple_status.status import Subscription
+from bot.apple_status.report import Subscription
 from bot.content.knowledge import Device
 from bot.conversation.state import Outcome, OutcomeRecord, UserState
 from bot.errors import BotError

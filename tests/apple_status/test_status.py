@@ -42,7 +42,9 @@ from bot.apple_status.status import (
 from bot.config import DEFAULT_STATUS_URL, MIN_STATUS_POLL_SECONDS, Settings
 from bot.content.knowledge import Device
 from bot.conversation.callbacks import MAX_BYTES, Action, Callback
-from bot.conversation.engine import Context, Engine, Reply, Subscribe, Tap, Text
+from bot.conversation.engine import Engine
+from bot.conversation.events import Context, Tap, Text
+from bot.conversation.replies import Reply, Subscribe
 from bot.conversation.state import UserState
 from bot.errors import ConfigError, KnowledgeError
 from tests.support.botproc import BotProcess
@@ -506,8 +508,6 @@ def test_check_reports_a_broken_status_yaml(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def engine() -> Engine:
     return build_engine(ROOT / "knowledge", ROOT / "locales")
-
-
 
 
 def first_step(
