@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.channels.limits import TELEGRAM, MessageLimits
 from bot.content.knowledge import Knowledge, load_knowledge
 from bot.content.locales import Locales, load_locales
 from bot.content.reader import Problems
@@ -54,8 +55,8 @@ def load_content(knowledge_dir: Path, locales_dir: Path) -> Content:
     return Content(knowledge, locales, Normalizer(spellings), status_services)
 
 
-def engine_for(content: Content) -> Engine:
-    """Build the matcher index once and return the engine over it."""
+def engine_for(content: Content, limits: MessageLimits = TELEGRAM) -> Engine:
+    """Build the matcher index once and return the engine over it, for a channel's limits."""
     matcher = Matcher(content.knowledge, content.normalizer)
     return Engine(
         content.knowledge,
@@ -63,6 +64,7 @@ def engine_for(content: Content) -> Engine:
         content.locales,
         content.normalizer.detect_device,
         status_services=content.status_services,
+        limits=limits,
     )
 
 

@@ -9,18 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from bot.conversation.engine import (
-    Attachment,
-    Command,
-    Context,
-    Engine,
-    Event,
-    Forget,
-    RecordUnmatched,
-    Reply,
-    Tap,
-    Text,
-)
+from bot.conversation.engine import Engine
+from bot.conversation.events import Attachment, Command, Context, Event, Tap, Text
+from bot.conversation.replies import Forget, RecordUnmatched, Reply
 from bot.storage.base import Store
 
 _TAG = re.compile(r"<[^>]+>")

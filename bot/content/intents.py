@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 
-from bot.content.knowledge import line_of, load_yaml
-from bot.errors import KnowledgeError, Problem
+from bot.content.reader import Problems, is_text_list, line_of
 
 
 class Intent(StrEnum):
@@ -21,31 +19,32 @@ class Intent(StrEnum):
 
 def load_intents(path: Path) -> dict[Intent, tuple[str, ...]]:
     """Read knowledge/intents.yaml: examples per intent, every language together."""
-    problems: list[Problem] = []
-    data = load_yaml(path, problems)
-    if problems:
-        raise KnowledgeError(problems)
-    table = data.get("intents") if isinstance(data, Mapping) else None
-    if not isinstance(table, Mapping):
-        raise KnowledgeError([Problem(str(path), line_of(data), "expected a mapping 'intents:'")])
+    problems = Problems()
+    doc = problems.load_mapping(path)
+    problems.raise_if_any()
+    assert doc is not None  # load_mapping reports a problem whenever it returns None
+    table = doc.get("intents")
+    if not isinstance(table, dict):
+        problems.add(path, line_of(doc, 1), "expected a mapping 'intents:'")
+        problems.raise_if_any()
+    assert isinstance(table, dict)
+    top = line_of(table, 1)
     examples: dict[Intent, tuple[str, ...]] = {}
     for intent in Intent:
         langs = table.get(intent.value)
-        if not isinstance(langs, Mapping) or not langs:
-            where = line_of(table)
-            problems.append(Problem(str(path), where, f"intent '{intent.value}' is missing"))
+        if not isinstance(langs, dict) or not langs:
+            problems.add(path, top, f"intent '{intent.value}' is missing")
             continue
         texts: list[str] = []
         for lang, items in langs.items():
-            if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
-                problems.append(
-                    Problem(str(path), line_of(langs), f"{intent.value}.{lang}: expected texts")
+            if is_text_list(items):
+                texts.extend(items)
+            else:
+                problems.add(
+                    path, line_of(items, line_of(langs, top)), f"{intent}.{lang}: expected texts"
                 )
-                continue
-            texts.extend(items)
         examples[intent] = tuple(texts)
-    unknown = sorted(set(map(str, table)) - {i.value for i in Intent})
-    problems.extend(Problem(str(path), line_of(table), f"unknown intent '{u}'") for u in unknown)
-    if problems:
-        raise KnowledgeError(problems)
+    for unknown in sorted(set(map(str, table)) - {i.value for i in Intent}):
+        problems.add(path, top, f"unknown intent '{unknown}'")
+    problems.raise_if_any()
     return examples

@@ -12,22 +12,18 @@ and were solved by it.
 
 from __future__ import annotations
 
-import html
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from bot.channels.limits import TELEGRAM_TEXT, split_blocks
 from bot.content.knowledge import Device, Knowledge
-from bot.content.locales import Html, Locales, escape
-from bot.content.text import utf16_len
+from bot.content.locales import Html, Locales
 from bot.conversation.state import Outcome, OutcomeRecord
 
 DAY = 86_400.0
 DEFAULT_WINDOWS: tuple[int, ...] = (7, 30)  # days: the periods /stats reports
-MAX_MESSAGE = 4096  # Telegram's limit for one message's text
 _ANSWERS = (Outcome.NEXT, Outcome.SOLVED)
-_TAG = re.compile(r"<[^>]+>")
 
 
 # --------------------------------------------------------------------------- walks
@@ -255,50 +251,14 @@ def render_window(
 
 
 def render_report(
-    report: StatsReport, knowledge: Knowledge | None, locales: Locales, lang: str
+    report: StatsReport,
+    knowledge: Knowledge | None,
+    locales: Locales,
+    lang: str,
+    limit: int = TELEGRAM_TEXT,
 ) -> list[Html]:
-    """Render the whole report as messages of at most 4096 characters each."""
+    """Render the whole report as messages of at most `limit` UTF-16 units each."""
     blocks: list[Html] = []
     for window in report.windows:
         blocks += render_window(window, knowledge, locales, lang)
-    return split_blocks(blocks)
-
-
-def split_blocks(blocks: Sequence[str], limit: int = MAX_MESSAGE) -> list[Html]:
-    """Join blocks into messages of at most `limit` UTF-16 units, never cutting a line.
-
-    Blocks are separated by a blank line; a block too long for one message is split between
-    its lines. Every line is whole HTML (tags open and close on it), so every part is too.
-    """
-    messages: list[str] = []
-    current = ""
-    for block in blocks:
-        for piece in _pieces(block, limit):
-            joined = f"{current}\n\n{piece}" if current else piece
-            if utf16_len(joined) <= limit:
-                current = joined
-            else:
-                messages.append(current)
-                current = piece
-    if current:
-        messages.append(current)
-    return [Html(m) for m in messages]
-
-
-def _pieces(block: str, limit: int) -> list[str]:
-    if utf16_len(block) <= limit:
-        return [block]
-    pieces: list[str] = []
-    current = ""
-    for line in block.split("\n"):
-        if utf16_len(line) > limit:  # no line of the report comes near; never send a refusal
-            line = escape(html.unescape(_TAG.sub("", line))[: limit // 5])
-        joined = f"{current}\n{line}" if current else line
-        if utf16_len(joined) <= limit:
-            current = joined
-        else:
-            pieces.append(current)
-            current = line
-    if current:
-        pieces.append(current)
-    return pieces
+    return split_blocks(blocks, limit)

@@ -18,7 +18,7 @@ import pytest
 
 from bot.apple_status.feed import CACHE_SECONDS, DEFAULT_TIMEOUT, StatusFeed, feed_url
 from bot.config import DEFAULT_STATUS_URL, MIN_STATUS_POLL_SECONDS, Settings
-from bot.conversation.engine import Context
+from bot.conversation.events import Context
 from bot.errors import ConfigError
 from tests.support.botproc import BotProcess
 from tests.support.fakebotapi import BotMessage, CallbackAnswer, FakeBotApi

@@ -27,7 +27,9 @@ from bot.apple_status.report import (
 )
 from bot.content.knowledge import Device
 from bot.conversation.callbacks import MAX_BYTES, Action, Callback
-from bot.conversation.engine import Context, Engine, Reply, Subscribe, Tap, Text
+from bot.conversation.engine import Engine
+from bot.conversation.events import Context, Tap, Text
+from bot.conversation.replies import Reply, Subscribe
 from bot.conversation.state import UserState
 from tests.support.paths import ROOT
 from tests.support.replies import button as button_data

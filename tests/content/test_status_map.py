@@ -8,7 +8,7 @@ import pytest
 
 from bot.app import build_engine
 from bot.content.status_map import load_service_map
-from bot.conversation.engine import Context
+from bot.conversation.events import Context
 from bot.errors import KnowledgeError
 from tests.support.paths import ROOT
 

@@ -15,7 +15,8 @@ import pytest
 
 from bot.app import build_engine
 from bot.content.knowledge import Device, Knowledge
-from bot.conversation.engine import Command, Context, Engine, Tap
+from bot.conversation.engine import Engine
+from bot.conversation.events import Command, Context, Tap
 from bot.conversation.state import OutcomeRecord, UserState
 from bot.insights.learning import (
     MIN_OUTCOMES,
@@ -36,7 +37,6 @@ ENTRY = "apple_id_server_error"
 @pytest.fixture
 def engine() -> Engine:
     return build_engine(ROOT / "knowledge", ROOT / "locales")
-
 
 
 def stages(knowledge: Knowledge, path: tuple[str, ...]) -> list[str]:

@@ -14,14 +14,15 @@ import pytest
 from bot.app import build_engine
 from bot.content.knowledge import Device, load_knowledge
 from bot.content.locales import load_locales
-from bot.conversation.engine import Command, Context, Engine, Reply, ShowStats
+from bot.conversation.engine import Engine
+from bot.conversation.events import Command, Context
+from bot.conversation.replies import Reply, ShowStats
 from bot.conversation.state import Outcome, OutcomeRecord, UserState
 from bot.insights.stats import (
     DAY,
     FixStats,
     build_report,
     render_report,
-    split_blocks,
     walks,
     window_stats,
 )
@@ -135,20 +136,6 @@ def test_report_text_in_both_languages_names_entries_and_rates() -> None:
     assert "過去7日間" in ja and knowledge.entries[ENTRY].title["ja"] in ja
     empty = render_report(build_report([], NOW), knowledge, locales, "en")
     assert "No walks in this period." in empty[0]
-
-
-def test_split_blocks_respects_the_limit_and_keeps_lines_whole() -> None:
-    blocks = [
-        f"<b>block {i}</b>\n" + "\n".join(f"line {i}.{j}" for j in range(30)) for i in range(40)
-    ]
-    parts = split_blocks(blocks, limit=500)
-    assert len(parts) > 1
-    assert all(len(p) <= 500 for p in parts)
-    assert "\n\n".join(parts).replace("\n\n", "\n") == "\n".join(blocks).replace("\n\n", "\n")
-    # a single block longer than the limit is cut between its lines
-    long_block = "\n".join(f"<i>row {j}</i>" for j in range(200))
-    pieces = split_blocks([long_block], limit=300)
-    assert all(len(p) <= 300 and p.count("<i>") == p.count("</i>") for p in pieces)
 
 
 def test_fix_stats_rate_without_tries_is_zero() -> None:

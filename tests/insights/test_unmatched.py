@@ -12,14 +12,9 @@ from pathlib import Path
 import pytest
 
 from bot.app import build_engine
-from bot.conversation.engine import (
-    Context,
-    Engine,
-    RecordUnmatched,
-    Result,
-    Tap,
-    Text,
-)
+from bot.conversation.engine import Engine
+from bot.conversation.events import Context, Tap, Text
+from bot.conversation.replies import RecordUnmatched, Result
 from bot.conversation.state import UserState
 from bot.insights.unmatched import (
     MAX_CHARS,
@@ -47,7 +42,6 @@ def engine() -> Engine:
 
 def kept(result: Result) -> list[UnmatchedQuery]:
     return [e.query for e in result.effects if isinstance(e, RecordUnmatched)]
-
 
 
 def test_normalize_question_folds_width_case_spaces_and_cuts() -> None:

@@ -8,8 +8,9 @@ import pytest
 
 from bot.content.knowledge import Device
 from bot.content.spellings import Spellings, load_spellings
+from bot.content.text import fold
 from bot.errors import KnowledgeError
-from bot.matching.normalize import Normalizer, detect_device, fold, normalize
+from bot.matching.normalize import Normalizer, detect_device, normalize
 
 # (what, one spelling, another spelling): both must normalise to the same text.
 SAME = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.conversation.engine import Reply
+from bot.conversation.replies import Reply
 
 
 def labels(reply: Reply) -> list[str]:

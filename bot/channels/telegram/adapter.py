@@ -35,28 +35,30 @@ from bot.apple_status.report import StatusReport, Subscription, Verdict, verdict
 from bot.channels.telegram.transport import AiohttpRequest
 from bot.config import DEFAULT_HISTORY_DAYS
 from bot.content.locales import pick_lang
-from bot.conversation.engine import (
+from bot.conversation.engine import Engine
+from bot.conversation.events import (
     Attachment,
     Command,
     Context,
+    Event,
+    Screenshot,
+    Tap,
+    Text,
+    Unreadable,
+    UnreadablePicture,
+)
+from bot.conversation.replies import (
     CopyToUser,
     Effect,
-    Engine,
-    Event,
     Forget,
     Keyboard,
     RecordUnmatched,
     Reload,
     Reply,
     Result,
-    Screenshot,
     ShowStats,
     Subscribe,
-    Tap,
-    Text,
     ToSupport,
-    Unreadable,
-    UnreadablePicture,
 )
 from bot.conversation.state import UserState
 from bot.errors import KnowledgeError
@@ -143,8 +145,10 @@ class PerUserProcessor(BaseUpdateProcessor):
 
 
 def _has_picture(update: object) -> bool:
-    return isinstance(update, Update) and update.message is not None and (
-        _picture_of(update.message) is not None
+    return (
+        isinstance(update, Update)
+        and update.message is not None
+        and (_picture_of(update.message) is not None)
     )
 
 

@@ -1,0 +1,1 @@
+"""The conversation's flows; each exports the `COMMANDS` and `ACTIONS` it handles."""

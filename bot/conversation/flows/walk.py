@@ -1,0 +1,402 @@
+"""The walk: text → entry, the device question, one fix after another, and how a walk ends."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from bot.apple_status.report import STATUS_FIX, StatusReport, status_html
+from bot.content.knowledge import Device, Entry, EntryKind
+from bot.content.locales import Html
+from bot.conversation.callbacks import Action, Callback, parse
+from bot.conversation.events import Context, Screenshot, Tap
+from bot.conversation.flows import status, unmatched
+from bot.conversation.flows.handover import WORDS, WORDS_LIMIT
+from bot.conversation.render import entry_header, faq_text, fix_text, quote, topic_text
+from bot.conversation.replies import Button, Reply, Result
+from bot.conversation.state import Outcome, OutcomeRecord, UserState, Walk
+from bot.insights.unmatched import UnmatchedKind
+
+if TYPE_CHECKING:
+    from bot.conversation.engine import ActionHandler, Engine
+
+MAX_TEXT = 4000  # characters of a user's message we look at (Telegram allows 4096)
+WALK_ACTIONS = frozenset({Action.NEXT, Action.BACK, Action.SOLVED, Action.SHOW})
+
+
+# --------------------------------------------------------------------------- text → entry
+
+
+def on_text(eng: Engine, state: UserState, text: str, ctx: Context) -> Result:
+    """Recognise an error in what the user typed: its walk, a short list, or common errors."""
+    text = text.strip()[:MAX_TEXT]
+    if not text:
+        return eng.say(state, ctx, "attachment")
+    state = state.with_(extra={**state.extra, WORDS: text[:WORDS_LIMIT]})
+    result = eng.matcher.match(text)
+    if result.entry is not None:
+        device = eng.detect_device(text) or state.device
+        if device is not None and device is not state.device:
+            state = state.with_(device=device)
+        return open_entry(eng, state, result.entry, ctx, edit=False)
+    alternatives = [a.entry for a in result.alternatives if a.entry in eng.knowledge.entries]
+    if alternatives:
+        asked = unmatched.did_you_mean(eng, state, text, alternatives[:3], ctx)
+        return unmatched.keep(eng, asked, text, UnmatchedKind.DID_YOU_MEAN, ctx)
+    return unmatched.keep(
+        eng, unmatched.no_match(eng, state, ctx, query=text), text, UnmatchedKind.NO_MATCH, ctx
+    )
+
+
+def on_screenshot(eng: Engine, state: UserState, shot: Screenshot, ctx: Context) -> Result:
+    """Carry on as if the user had pasted what the picture (or its caption) says."""
+    read = " ".join(shot.text.split())
+    caption = shot.caption.strip()
+    if not read and not caption:
+        return eng.say(state, ctx, "picture.no_text")
+    # The caption wins only when it is recognised and the picture's text is not.
+    chosen = read or caption
+    if (
+        read
+        and caption
+        and eng.matcher.match(read).entry is None
+        and eng.matcher.match(caption).entry is not None
+    ):
+        chosen = caption
+    result = on_text(eng, state, chosen, ctx)
+    if not read or not result.replies:
+        return result
+    first, *rest = result.replies
+    heard = eng.t(eng.lang(state, ctx), "picture.read", text=quote(read))
+    first = replace(first, text=Html(heard + "\n\n" + first.text))
+    return replace(result, replies=(first, *rest))
+
+
+# --------------------------------------------------------------------------- starting a walk
+
+
+def open_entry(eng: Engine, state: UserState, entry_id: str, ctx: Context, *, edit: bool) -> Result:
+    """Show a recognised entry: a FAQ answer, the device question, or the first fix."""
+    lang = eng.lang(state, ctx)
+    entry = eng.knowledge.entries[entry_id]
+    if entry.kind is EntryKind.FAQ:
+        walk_button = Button(
+            eng.t(lang, "buttons.walk_related"), Callback(Action.WALK, entry_id).encode()
+        )
+        rows = ((walk_button,), (eng.restart_button(lang),))
+        return Result(
+            state.with_(pending_entry=None),
+            (Reply(faq_text(eng.locales, lang, entry), rows, edit=edit),),
+        )
+    return start_or_ask(eng, state, entry, ctx, edit=edit)
+
+
+def start_or_ask(
+    eng: Engine, state: UserState, entry: Entry, ctx: Context, *, edit: bool
+) -> Result:
+    """Start the entry's walk on the remembered device, or ask for the device first."""
+    lang = eng.lang(state, ctx)
+    if state.device is None:
+        rows = eng.device_buttons(lang, lambda d: Callback(Action.DEVICE, entry.id, d))
+        text = Html(entry_header(eng.locales, lang, entry) + "\n\n" + eng.t(lang, "ask_device"))
+        return Result(state.with_(pending_entry=entry.id), (Reply(text, rows, edit=edit),))
+    return start_walk(eng, state, entry, state.device, ctx, edit=edit)
+
+
+def start_walk(
+    eng: Engine,
+    state: UserState,
+    entry: Entry,
+    device: Device,
+    ctx: Context,
+    *,
+    edit: bool,
+    message_id: int | None = None,
+) -> Result:
+    """Begin a new walk of the entry's fixes for the device, at its first fix."""
+    lang = eng.lang(state, ctx)
+    path = eng.path_for(entry.id, device)
+    records = list(eng.abandon(state, ctx))
+    if not path:  # a knowledge base that validates always has a path, but never crash
+        return Result(
+            state.with_(walk=None, pending_entry=None),
+            (Reply(eng.t(lang, "walk.empty"), edit=edit),),
+        )
+    walk = Walk(entry.id, device, path, 0, message_id if edit else None, ctx.now)
+    records.append(
+        OutcomeRecord(state.user_id, entry.id, device, path[0], Outcome.STARTED, ctx.now)
+    )
+    new_state = state.with_(walk=walk, pending_entry=None)
+    header = entry_header(eng.locales, lang, entry)
+    reply = fix_reply(eng, walk, lang, edit=edit, header=header, status=ctx.status)
+    return Result(new_state, (reply,), tuple(records))
+
+
+def fix_reply(
+    eng: Engine,
+    walk: Walk,
+    lang: str,
+    *,
+    edit: bool,
+    header: Html | None = None,
+    status: StatusReport | None = None,
+) -> Reply:
+    """Show the fix the walk is at, with its buttons."""
+    fix_id = walk.path[walk.position]
+    fix = eng.knowledge.fixes[fix_id]  # callers settle the walk on a fix that exists
+    # A reload may have removed fixes of a walk in progress: count only those that exist.
+    position = sum(1 for f in walk.path[: walk.position] if f in eng.knowledge.fixes)
+    total = sum(1 for f in walk.path if f in eng.knowledge.fixes)
+    live = _live(eng, walk.entry, fix_id, status)
+    text = fix_text(
+        eng.knowledge,
+        eng.locales,
+        lang,
+        fix,
+        walk.device,
+        position,
+        total,
+        header,
+        status_html(eng.locales, lang, live) if live is not None else None,
+    )
+
+    def data(action: Action) -> str:
+        return Callback(action, walk.entry, walk.device, fix_id).encode()
+
+    rows: list[tuple[Button, ...]] = [
+        (
+            Button(eng.t(lang, "buttons.solved"), data(Action.SOLVED)),
+            Button(eng.t(lang, "buttons.next"), data(Action.NEXT)),
+        ),
+    ]
+    if live is not None and live.problems:
+        notify = Callback(Action.NOTIFY, walk.entry, walk.device).encode()
+        rows.append((Button(eng.t(lang, "status.notify_button"), notify),))
+    if fix.link is not None:
+        rows.append((Button(fix.link.label[lang], url=fix.link.url[lang]),))
+    nav = [eng.restart_button(lang)]
+    if position > 0:
+        nav.insert(0, Button(eng.t(lang, "buttons.back"), data(Action.BACK)))
+    rows.append(tuple(nav))
+    return Reply(text, tuple(rows), edit=edit, anchor=True)
+
+
+def _live(
+    eng: Engine, entry_id: str, fix_id: str, report: StatusReport | None
+) -> status.Relevant | None:
+    return status.live_status(eng, entry_id, report) if fix_id == STATUS_FIX else None
+
+
+# --------------------------------------------------------------------------- taps on a walk
+
+
+def on_walk_tap(eng: Engine, state: UserState, cb: Callback, tap: Tap, ctx: Context) -> Result:
+    """Next, Back, Solved or Show on a fix message, current or old."""
+    assert cb.entry is not None and cb.device is not None and cb.fix is not None
+    lang = eng.lang(state, ctx)
+    walk = state.walk
+    message_id = tap.message_id
+    records: list[OutcomeRecord] = []
+    if (
+        walk is not None
+        and (walk.entry, walk.device) == (cb.entry, cb.device)
+        and cb.fix in walk.path
+    ):
+        moved_on = walk.fix != cb.fix and cb.action is not Action.SHOW
+        if moved_on and message_id is not None and message_id == walk.message_id:
+            # A second tap on a message we already moved on (double tap, or a retry after a
+            # crash): show where the walk is now instead of stepping twice.
+            return show_position(eng, state, walk, lang, ctx)
+        walk = replace(
+            walk, position=walk.path.index(cb.fix), message_id=message_id or walk.message_id
+        )
+    else:
+        # A button on an older message: resume that walk from the fix it shows.
+        records += eng.abandon(state, ctx)
+        path = eng.path_for(cb.entry, cb.device)
+        walk = Walk(cb.entry, cb.device, path, path.index(cb.fix), message_id, ctx.now)
+    if cb.action is Action.SOLVED:
+        return _solved(eng, state, walk, lang, records, ctx)
+    if cb.action is Action.SHOW:
+        walk, skipped = settle(eng, walk, -1)
+        # A walk left done here had every fix removed by a reload.
+        return _step(eng, state.with_(walk=walk), lang, ctx, records, skipped)
+    if cb.action is Action.BACK:
+        earlier = [i for i in range(walk.position) if walk.path[i] in eng.knowledge.fixes]
+        if not earlier:
+            return Result(state.with_(walk=walk), toast=eng.t(lang, "toast.first"))
+        records.append(_record(state, walk, Outcome.BACK, ctx))
+        walk = replace(walk, position=earlier[-1])  # removed fixes are passed over
+        return _step(eng, state.with_(walk=walk), lang, ctx, records, skipped=False)
+    records.append(_record(state, walk, Outcome.NEXT, ctx))
+    walk, skipped = settle(eng, replace(walk, position=walk.position + 1), 1)
+    if walk.done:
+        records.append(
+            OutcomeRecord(state.user_id, walk.entry, walk.device, None, Outcome.EXHAUSTED, ctx.now)
+        )
+    return _step(eng, state.with_(walk=walk), lang, ctx, records, skipped)
+
+
+def _record(state: UserState, walk: Walk, outcome: Outcome, ctx: Context) -> OutcomeRecord:
+    return OutcomeRecord(state.user_id, walk.entry, walk.device, walk.fix, outcome, ctx.now)
+
+
+def _solved(
+    eng: Engine,
+    state: UserState,
+    walk: Walk,
+    lang: str,
+    records: list[OutcomeRecord],
+    ctx: Context,
+) -> Result:
+    records.append(_record(state, walk, Outcome.SOLVED, ctx))
+    title = fix_title(eng, walk.fix or "", lang)
+    text = Html(
+        eng.t(lang, "solved", fix=title) + "\n\n" + topic_text(eng.knowledge, lang, "prevention")
+    )
+    return Result(
+        state.with_(walk=None, pending_entry=None),
+        (Reply(text, ((eng.restart_button(lang),),), edit=True),),
+        tuple(records),
+        toast=eng.t(lang, "toast.solved"),
+    )
+
+
+def _step(
+    eng: Engine,
+    state: UserState,
+    lang: str,
+    ctx: Context,
+    records: list[OutcomeRecord],
+    skipped: bool,
+) -> Result:
+    """Show where the walk now is, in place: its fix, or the end of the walk."""
+    walk = state.walk
+    assert walk is not None
+    if walk.done:
+        reply = exhausted_reply(eng, walk, lang, support=ctx.support)
+    else:
+        header = _skipped_note(eng, lang, skipped)
+        reply = fix_reply(eng, walk, lang, edit=True, status=ctx.status, header=header)
+    return Result(state, (reply,), tuple(records))
+
+
+def show_position(eng: Engine, state: UserState, walk: Walk, lang: str, ctx: Context) -> Result:
+    """Show the walk where it is now (after a double tap), in place."""
+    walk, skipped = settle(eng, walk, 1)
+    if walk != state.walk:
+        state = state.with_(walk=walk)
+    if walk.done:
+        reply = exhausted_reply(eng, walk, lang, support=ctx.support)
+    else:
+        header = _skipped_note(eng, lang, skipped)
+        reply = fix_reply(eng, walk, lang, edit=True, status=ctx.status, header=header)
+    return Result(state, (reply,))
+
+
+def exhausted_reply(eng: Engine, walk: Walk, lang: str, *, support: bool = False) -> Reply:
+    """Show the end of a walk that solved nothing: Apple Support, a person, back, start over."""
+    url = eng.knowledge.links["contact_support"][lang]
+    rows: list[tuple[Button, ...]] = [(Button(eng.t(lang, "buttons.contact"), url=url),)]
+    if support:  # a person in the support group can take over
+        talk = Callback(Action.HANDOVER, walk.entry, walk.device).encode()
+        rows.append((Button(eng.t(lang, "buttons.talk_to_person"), talk),))
+    if walk.path:
+        last = Callback(Action.SHOW, walk.entry, walk.device, walk.path[-1]).encode()
+        rows.append((Button(eng.t(lang, "buttons.back"), last), eng.restart_button(lang)))
+    text = Html(
+        eng.t(lang, "walk.exhausted") + "\n\n" + topic_text(eng.knowledge, lang, "prevention")
+    )
+    return Reply(text, tuple(rows), edit=True, anchor=True)
+
+
+# --------------------------------------------------------------------------- live edits (reload)
+
+
+def on_changed_tap(eng: Engine, state: UserState, tap: Tap, ctx: Context) -> Result:
+    """A button that no longer validates: if it belongs to the walk in progress, go on.
+
+    A reload may remove the fix a walk is at, or its whole entry, while the user reads it.
+    The walk's own path (kept in its state) lets it carry on past removed fixes; a removed
+    entry ends the walk politely. Any other such button gets the stale-button answer.
+    """
+    lang = eng.lang(state, ctx)
+    cb = parse(tap.data)
+    walk = state.walk
+    if (
+        cb is None
+        or cb.action not in WALK_ACTIONS
+        or walk is None
+        or (cb.entry, cb.device) != (walk.entry, walk.device)
+        or cb.fix not in walk.path
+    ):
+        return eng.stale(state, ctx)
+    if walk.entry not in eng.knowledge.entries:
+        records = eng.abandon(state, ctx)
+        rows = ((eng.restart_button(lang),),)
+        text = eng.t(lang, "walk.entry_removed")
+        return Result(
+            state.with_(walk=None, pending_entry=None), (Reply(text, rows, edit=True),), records
+        )
+    return on_walk_tap(eng, state, cb, tap, ctx)
+
+
+def settle(eng: Engine, walk: Walk, step: int) -> tuple[Walk, bool]:
+    """Move the walk off fixes a reload removed, towards `step` (1 or -1).
+
+    Return the walk and whether a removed fix was passed over. Going back past the first
+    fix turns forward again; going forward past the last one leaves the walk done.
+    """
+    fixes = eng.knowledge.fixes
+    position = walk.position
+    while 0 <= position < len(walk.path) and walk.path[position] not in fixes:
+        position += step
+    if position < 0:
+        position = walk.position
+        while position < len(walk.path) and walk.path[position] not in fixes:
+            position += 1
+    return replace(walk, position=position), position != walk.position
+
+
+def _skipped_note(eng: Engine, lang: str, skipped: bool) -> Html | None:
+    return eng.t(lang, "walk.skipped") if skipped else None
+
+
+def fix_title(eng: Engine, fix_id: str, lang: str) -> str:
+    """Return a fix's title, or a placeholder for a fix a reload removed."""
+    fix = eng.knowledge.fixes.get(fix_id)
+    return fix.title[lang] if fix is not None else eng.t(lang, "walk.removed_fix")
+
+
+# --------------------------------------------------------------------------- other buttons
+
+
+def _on_device(eng: Engine, state: UserState, cb: Callback, tap: Tap, ctx: Context) -> Result:
+    """The answer to the device question: remember it and start the walk."""
+    assert cb.entry is not None and cb.device is not None
+    state = state.with_(device=cb.device)
+    entry = eng.knowledge.entries[cb.entry]
+    return start_walk(eng, state, entry, cb.device, ctx, edit=True, message_id=tap.message_id)
+
+
+def _on_entry(eng: Engine, state: UserState, cb: Callback, tap: Tap, ctx: Context) -> Result:
+    """An entry picked from a short list (did you mean, common errors)."""
+    assert cb.entry is not None
+    return unmatched.chose(open_entry(eng, state, cb.entry, ctx, edit=True), cb.entry)
+
+
+def _on_walk(eng: Engine, state: UserState, cb: Callback, tap: Tap, ctx: Context) -> Result:
+    """Walk the fixes of an entry after its FAQ answer."""
+    assert cb.entry is not None
+    return start_or_ask(eng, state, eng.knowledge.entries[cb.entry], ctx, edit=False)
+
+
+ACTIONS: dict[Action, ActionHandler] = {
+    Action.NEXT: on_walk_tap,
+    Action.BACK: on_walk_tap,
+    Action.SOLVED: on_walk_tap,
+    Action.SHOW: on_walk_tap,
+    Action.DEVICE: _on_device,
+    Action.ENTRY: _on_entry,
+    Action.WALK: _on_walk,
+}
