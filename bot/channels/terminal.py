@@ -140,14 +140,11 @@ def terminal_chat(services: Services, out: TextIO, language_code: str) -> Termin
         channel.say(turn.engine.locales.t(effect.lang, "terminal.notify_needs_telegram"))
 
     async def to_support(effect: ToSupport, turn: Turn) -> None:
-        if not effect.from_user:  # a notice for the support group: nobody to read it here
-            return
-        lang = turn.engine.lang(turn.state, Context(now=0.0, language_code=language_code))
-        channel.say(turn.engine.locales.t(lang, "terminal.person_needs_telegram"))
-        # A handover opened on Telegram (a shared database) cannot go on here: end it.
-        await service.follow_up(
-            turn, lambda engine, state, ctx: engine.support_unreachable(state, ctx)
-        )
+        # Without a support group the engine opens no handover (and ends one opened on
+        # Telegram, in a shared database): only a notice for the group could come here.
+        if effect.from_user:
+            lang = turn.engine.lang(turn.state, Context(now=0.0, language_code=language_code))
+            channel.say(turn.engine.locales.t(lang, "terminal.person_needs_telegram"))
 
     async def copy_to_user(effect: CopyToUser, turn: Turn) -> None:
         """Only an operator's message in the support group asks for this: never here."""
