@@ -14,7 +14,7 @@ Measured per phase: updates per second (users / from the first push to the last 
 per update the time from being pushed (offered to getUpdates) to its reply (sendMessage or
 editMessageText to that chat) reaching the fake; for taps also to the answerCallbackQuery. The bare
 application gets the same number of concurrent updates and Bot API connections as ours
-(CONCURRENT_UPDATES, CONNECTION_POOL_SIZE of bot.channels.telegram.adapter), so that the ratio is
+(CONCURRENT_UPDATES, CONNECTION_POOL_SIZE of bot.channels.telegram.processor), so that the ratio is
 the cost of our code and transport against PTB as shipped (httpx); bare_aiohttp is the same bare
 application on our transport (bot/channels/telegram/transport.py), so that ours / bare_aiohttp is
 the cost of our code alone; once per run of the benchmark it also runs with PTB's defaults (256
@@ -39,7 +39,7 @@ from typing import Any
 from benchmarks.bench_match import load_labelled
 from benchmarks.common import goal, goals_table, header, summary_ms, table, write_result
 from benchmarks.procs import BARE, OURS, Proc, new_api
-from bot.channels.telegram.adapter import CONCURRENT_UPDATES, CONNECTION_POOL_SIZE
+from bot.channels.telegram.processor import CONCURRENT_UPDATES, CONNECTION_POOL_SIZE
 from tests.support.fakebotapi import FakeBotApi
 
 JAPANESE = re.compile("[\u3040-\u30ff\u4e00-\u9fff]")

@@ -5,26 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
-import os
-import signal
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.config import PROJECT_ROOT, Settings
+from bot.config import Settings
 from bot.content.knowledge import Device, Knowledge
-from bot.content.languages import LANGUAGES
 from bot.errors import ConfigError, KnowledgeError
 
 if TYPE_CHECKING:
-    from bot.conversation.state import OutcomeRecord
     from bot.insights.learning import LearnedOrder
-    from bot.insights.unmatched import UnmatchedQuery
-
-logger = logging.getLogger("bot")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the Telegram bot (long polling)")
     chat = sub.add_parser("chat", help="talk to the bot in this terminal, no token needed")
     chat.add_argument(
-        "--lang", choices=LANGUAGES.codes, default=None, help="language (default: from $LANG)"
+        "--lang", choices=["ja", "en"], default=None, help="language (default: from $LANG)"
     )
     chat.add_argument(
         "--db", type=Path, default=None, help="keep the conversation in this SQLite file"
@@ -67,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a period in days; repeat for several (default: 7 and 30)",
     )
     stats.add_argument(
-        "--lang", choices=LANGUAGES.codes, default=None, help="language (default: from $LANG)"
+        "--lang", choices=["ja", "en"], default=None, help="language (default: from $LANG)"
     )
     stats.add_argument("--chart", type=Path, default=None, help="also write the chart (PNG) here")
     unmatched = sub.add_parser(
@@ -80,19 +73,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _dirs(args: argparse.Namespace) -> tuple[Path, Path]:
-    env = os.environ
-    knowledge = args.knowledge or Path(env.get("BOT_KNOWLEDGE_DIR") or PROJECT_ROOT / "knowledge")
-    locales = args.locales or Path(env.get("BOT_LOCALES_DIR") or PROJECT_ROOT / "locales")
-    return knowledge, locales
+def _dirs(args: argparse.Namespace, settings: Settings) -> tuple[Path, Path]:
+    """Return --knowledge and --locales, else the folders of the settings."""
+    return args.knowledge or settings.knowledge_dir, args.locales or settings.locales_dir
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     """Validate the content; print every problem, or a one-line summary."""
     from bot.app import load_content
 
     try:
-        content = load_content(*_dirs(args))
+        content = load_content(*_dirs(args, settings))
     except KnowledgeError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -106,25 +97,21 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_match(args: argparse.Namespace) -> int:
+def cmd_match(args: argparse.Namespace, settings: Settings) -> int:
     """Recognise one text, or every stdin line, and print the results."""
     from bot.app import load_content
     from bot.insights.learning import path_for
     from bot.matching.matcher import Matcher
 
     try:
-        content = load_content(*_dirs(args))
+        content = load_content(*_dirs(args, settings))
     except KnowledgeError as exc:
         print(exc, file=sys.stderr)
         return 1
     knowledge = content.knowledge
     matcher = Matcher(knowledge, content.normalizer)
     device = Device(args.device)
-    try:
-        learned = _learned(args.db, knowledge)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    learned = _learned(args.db or settings.db_path, knowledge, settings)
     queries = [args.text] if args.text is not None else [line.rstrip("\r\n") for line in sys.stdin]
     for result in matcher.match_many(queries):
         fixes = list(path_for(knowledge, learned, result.entry, device)) if result.entry else []
@@ -153,51 +140,33 @@ def cmd_match(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------- outcomes, learning, unmatched
 
 
-def _db_path(given: Path | None) -> Path:
-    """Return --db, else BOT_DB_PATH (raises ConfigError for a bad environment)."""
-    return given if given is not None else Settings.from_env(need_token=False).db_path
-
-
-def _learned(db: Path | None, knowledge: Knowledge) -> LearnedOrder:
+def _learned(path: Path, knowledge: Knowledge, settings: Settings) -> LearnedOrder:
     """Return the fix order learned from the database, if there is one and learning is on."""
+    from bot.app import read_outcomes
     from bot.insights.learning import WINDOW_DAYS, learned_orders
     from bot.insights.stats import DAY
-    from bot.storage.sqlite import SqliteStore
 
-    if not Settings.from_env(need_token=False).learning:
+    if not settings.learning or not path.exists():
         return {}
-    path = _db_path(db)
-    if not path.exists():
-        return {}
-
-    async def load() -> LearnedOrder:
-        async with await SqliteStore.open(path) as store:
-            records = await store.outcomes_since(time.time() - WINDOW_DAYS * DAY)
-        return learned_orders(records, knowledge)
-
-    return asyncio.run(load())
+    records = asyncio.run(read_outcomes(path, time.time() - WINDOW_DAYS * DAY))
+    return learned_orders(records, knowledge)
 
 
-def _open_existing(db: Path | None) -> Path | None:
-    try:
-        path = _db_path(db)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return None
+def _open_existing(db: Path | None, settings: Settings) -> Path | None:
+    path = db if db is not None else settings.db_path
     if not path.exists():
         print(f"error: no database at {path} (set BOT_DB_PATH or pass --db)", file=sys.stderr)
         return None
     return path
 
 
-def cmd_stats(args: argparse.Namespace) -> int:
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     """Print the outcome report of /stats; optionally write its chart."""
-    from bot.app import load_content
+    from bot.app import load_content, read_outcomes
     from bot.channels.terminal import to_plain
     from bot.insights.stats import DAY, DEFAULT_WINDOWS, build_report, fixes_in_order, render_report
-    from bot.storage.sqlite import SqliteStore
 
-    path = _open_existing(args.db)
+    path = _open_existing(args.db, settings)
     if path is None:
         return 1
     windows = tuple(args.days or DEFAULT_WINDOWS)
@@ -205,18 +174,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print("error: --days must be at least 1", file=sys.stderr)
         return 2
     try:
-        content = load_content(*_dirs(args))
+        content = load_content(*_dirs(args, settings))
     except KnowledgeError as exc:
         print(exc, file=sys.stderr)
         return 1
-    lang = LANGUAGES.pick(args.lang, os.environ.get("LANG"))
+    lang = args.lang or settings.lang
     now = time.time()
-
-    async def load() -> list[OutcomeRecord]:
-        async with await SqliteStore.open(path) as store:
-            return await store.outcomes_since(now - max(windows) * DAY)
-
-    report = build_report(asyncio.run(load()), now, windows)
+    records = asyncio.run(read_outcomes(path, now - max(windows) * DAY))
+    report = build_report(records, now, windows)
     texts = render_report(report, content.knowledge, content.locales, lang)
     print("\n\n".join(to_plain(text) for text in texts))
     if args.chart is not None:
@@ -229,22 +194,17 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_unmatched(args: argparse.Namespace) -> int:
+def cmd_unmatched(args: argparse.Namespace, settings: Settings) -> int:
     """List the most frequent questions that matched nothing, and what people chose."""
+    from bot.app import read_unmatched
     from bot.insights.stats import DAY
     from bot.insights.unmatched import format_line, most_frequent
-    from bot.storage.sqlite import SqliteStore
 
-    path = _open_existing(args.db)
+    path = _open_existing(args.db, settings)
     if path is None:
         return 1
     since = time.time() - args.days * DAY if args.days else 0.0
-
-    async def load() -> list[UnmatchedQuery]:
-        async with await SqliteStore.open(path) as store:
-            return await store.unmatched_since(since)
-
-    for item in most_frequent(asyncio.run(load()), max(args.limit, 0)):
+    for item in most_frequent(asyncio.run(read_unmatched(path, since)), max(args.limit, 0)):
         if args.json:
             print(json.dumps(item.as_json(), ensure_ascii=False))
         else:
@@ -252,76 +212,19 @@ def cmd_unmatched(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run(settings: Settings, knowledge_dir: Path, locales_dir: Path) -> int:
-    from bot import ocr
-    from bot.app import build_engine
-    from bot.apple_status.feed import CACHE_SECONDS, StatusFeed
-    from bot.channels.telegram.adapter import build_application, reload_in_background, serve
-    from bot.live import LiveEngine
-    from bot.storage.sqlite import SqliteStore
-
-    engine = build_engine(knowledge_dir, locales_dir)
-    live = LiveEngine(engine, lambda: build_engine(knowledge_dir, locales_dir))
-    store = await SqliteStore.open(settings.db_path)
-    status = None
-    if settings.status_url is not None:
-        # The cache never outlives a poll interval, so each poll sees a fresh feed.
-        ttl = min(CACHE_SECONDS, settings.status_poll_seconds)
-        status = StatusFeed(settings.status_url, ttl=ttl)
-    readers = None
-    if await asyncio.to_thread(ocr.available):
-        readers = ocr.OcrPool()
-    else:
-        logger.warning("Tesseract (jpn+eng) is not installed: pictures get a request for text")
-    app = build_application(
-        settings.token,
-        settings.api_base_url,
-        settings.api_file_url,
-        live,
-        store,
-        settings.admin_ids,
-        learning=settings.learning,
-        status=status,
-        status_poll_seconds=settings.status_poll_seconds,
-        support_chat_id=settings.support_chat_id,
-        history_days=settings.history_days,
-        ocr=readers,
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    # SIGHUP: reload knowledge/ and locales/ if they validate (the outcome goes to the log).
-    loop.add_signal_handler(signal.SIGHUP, reload_in_background, live, app)
-    try:
-        await serve(app, engine, stop)
-    finally:
-        if readers is not None:
-            readers.close()
-        await store.close()
-    return 0
-
-
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the Telegram bot until SIGINT or SIGTERM; exit 0 on a clean stop."""
-    # Opt in to PTB 22's timedelta durations now, instead of a deprecation warning per 429.
-    os.environ.setdefault("PTB_TIMEDELTA", "true")
+    from bot.app import run_bot
     from bot.logs import setup_logging
 
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env()  # the token is needed now
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, (settings.token,))
     try:
-        return asyncio.run(
-            _run(
-                settings,
-                args.knowledge or settings.knowledge_dir,
-                args.locales or settings.locales_dir,
-            )
-        )
+        return asyncio.run(run_bot(settings, *_dirs(args, settings)))
     except KnowledgeError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -329,38 +232,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
 
 
-async def _chat(args: argparse.Namespace) -> int:
-    from bot.app import build_engine
-    from bot.channels.terminal import TerminalChat
-    from bot.storage.base import Store
-    from bot.storage.memory import MemoryStore
-    from bot.storage.sqlite import SqliteStore
-
-    engine = build_engine(*_dirs(args))
-    lang = LANGUAGES.pick(args.lang, os.environ.get("LANG"))
-    store: Store = await SqliteStore.open(args.db) if args.db else MemoryStore()
-    chat = TerminalChat(engine, store, lang, sys.stdout)
-    interactive = sys.stdin.isatty()
-    await chat.say("/start")
-    try:
-        while True:
-            if interactive:
-                print("> ", end="", flush=True)
-            line = await asyncio.to_thread(sys.stdin.readline)
-            if not line:
-                break
-            if line.strip() in ("/quit", "/exit"):
-                break
-            await chat.say(line)
-    finally:
-        await store.close()
-    return 0
-
-
-def cmd_chat(args: argparse.Namespace) -> int:
+def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     """Talk to the engine in the terminal."""
+    from bot.app import run_chat
+
     try:
-        return asyncio.run(_chat(args))
+        return asyncio.run(
+            run_chat(
+                replace(settings, lang=args.lang or settings.lang),
+                *_dirs(args, settings),
+                args.db,
+                sys.stdin,
+                sys.stdout,
+            )
+        )
     except KnowledgeError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -369,10 +254,16 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run the command; return the exit code."""
     args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(need_token=False)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.command is None:
         # No sub-command: run the bot when there is a token, else talk in the terminal.
-        chosen = "run" if os.environ.get("TELEGRAM_BOT_TOKEN") else "chat"
+        chosen = "run" if settings.token else "chat"
         args = _parser().parse_args([*(argv or []), chosen])
     command = {
         "check": cmd_check,
@@ -382,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "stats": cmd_stats,
         "unmatched": cmd_unmatched,
     }[args.command]
-    return command(args)
+    return command(args, settings)
 
 
 if __name__ == "__main__":

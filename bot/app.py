@@ -1,11 +1,21 @@
-"""Assemble the engine from knowledge/ and locales/, validating everything first."""
+"""The composition root: settings -> content, matcher, engine, store, status feed, OCR, channel.
+
+The content is validated as a whole before anything starts; each channel is then composed
+from the same channel-independent services (bot/service.py).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
+from bot.apple_status.feed import CACHE_SECONDS, StatusFeed
 from bot.channels.limits import TELEGRAM, MessageLimits
+from bot.config import Settings
 from bot.content.knowledge import Knowledge, load_knowledge
 from bot.content.locales import Locales, load_locales
 from bot.content.reader import Problems
@@ -13,8 +23,20 @@ from bot.content.spellings import load_spellings
 from bot.content.status_map import ServiceMap, load_service_map
 from bot.conversation.engine import Engine
 from bot.errors import KnowledgeError
+from bot.live import LiveEngine
 from bot.matching.matcher import Matcher
 from bot.matching.normalize import Normalizer
+from bot.service import Learning, Services
+from bot.storage.base import Store
+from bot.storage.memory import MemoryStore
+from bot.storage.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from bot.conversation.state import OutcomeRecord
+    from bot.insights.unmatched import UnmatchedQuery
+    from bot.ocr import OcrPool
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +93,89 @@ def engine_for(content: Content, limits: MessageLimits = TELEGRAM) -> Engine:
 def build_engine(knowledge_dir: Path, locales_dir: Path) -> Engine:
     """Load and validate the content, then build the engine."""
     return engine_for(load_content(knowledge_dir, locales_dir))
+
+
+# ----------------------------------------------------------------------- composition root
+
+
+def live_engine(knowledge_dir: Path, locales_dir: Path) -> LiveEngine:
+    """Build the engine, held for reloads from the same folders (raises KnowledgeError)."""
+    return LiveEngine(
+        build_engine(knowledge_dir, locales_dir), lambda: build_engine(knowledge_dir, locales_dir)
+    )
+
+
+def status_feed(settings: Settings) -> StatusFeed | None:
+    """Return Apple's status feed as configured; None when live status is off."""
+    if settings.status_url is None:
+        return None
+    # The cache never outlives a poll interval, so each poll sees a fresh feed.
+    return StatusFeed(settings.status_url, ttl=min(CACHE_SECONDS, settings.status_poll_seconds))
+
+
+async def open_ocr() -> OcrPool | None:
+    """Return the screenshot readers, or None when Tesseract (jpn+eng) is not installed."""
+    from bot import ocr  # Pillow and numpy: only for the bot that reads pictures
+
+    if await asyncio.to_thread(ocr.available):
+        return ocr.OcrPool()
+    logger.warning("Tesseract (jpn+eng) is not installed: pictures get a request for text")
+    return None
+
+
+async def run_bot(settings: Settings, knowledge_dir: Path, locales_dir: Path) -> int:
+    """Run the Telegram bot until SIGINT or SIGTERM (raises KnowledgeError before starting)."""
+    from bot.channels.telegram.application import build_application, serve
+
+    live = live_engine(knowledge_dir, locales_dir)
+    store = await SqliteStore.open(settings.db_path)
+    readers = await open_ocr()
+    learning = Learning(live, store) if settings.learning else None
+    services = Services(live, store, status=status_feed(settings), learning=learning, ocr=readers)
+    app = build_application(settings, services)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    # SIGHUP: reload knowledge/ and locales/ if they validate (the outcome goes to the log).
+    loop.add_signal_handler(signal.SIGHUP, live.reload_in_background, "SIGHUP")
+    try:
+        await serve(app, live, stop)
+    finally:
+        if readers is not None:
+            readers.close()
+        await store.close()
+    return 0
+
+
+async def run_chat(
+    settings: Settings,
+    knowledge_dir: Path,
+    locales_dir: Path,
+    db: Path | None,
+    lines: TextIO,
+    out: TextIO,
+) -> int:
+    """Talk to the bot on a text stream (raises KnowledgeError before starting)."""
+    from bot.channels.terminal import terminal_chat
+
+    live = live_engine(knowledge_dir, locales_dir)
+    store: Store = await SqliteStore.open(db) if db else MemoryStore()
+    try:
+        chat = terminal_chat(Services(live, store), out, settings.lang)
+        await chat.run(lines, interactive=lines.isatty())
+    finally:
+        await store.close()
+    return 0
+
+
+async def read_outcomes(db: Path, since: float) -> list[OutcomeRecord]:
+    """Return the history lines of an existing database since a time."""
+    async with await SqliteStore.open(db) as store:
+        return await store.outcomes_since(since)
+
+
+async def read_unmatched(db: Path, since: float) -> list[UnmatchedQuery]:
+    """Return the unmatched questions of an existing database since a time."""
+    async with await SqliteStore.open(db) as store:
+        return await store.unmatched_since(since)

@@ -43,6 +43,7 @@ class Settings:
     status_poll_seconds: float = MIN_STATUS_POLL_SECONDS
     support_chat_id: int | None = None  # the operators' group; None: no handover to a person
     history_days: int = DEFAULT_HISTORY_DAYS
+    lang: str = "en"  # LANG: the language of `bot chat` and `bot stats` (ja if it starts so)
 
     @classmethod
     def from_env(
@@ -95,6 +96,7 @@ class Settings:
             status_poll_seconds=status_poll_seconds,
             support_chat_id=support_chat_id,
             history_days=history_days,
+            lang="ja" if env.get("LANG", "").startswith("ja") else "en",
         )
 
 

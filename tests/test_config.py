@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
 
 from bot.config import DEFAULT_API_BASE_URL, Settings
 from bot.errors import ConfigError
+from tests.support.paths import ROOT
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 
@@ -104,3 +106,40 @@ def test_support_group_and_history_days() -> None:
 def test_operator_settings_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(env, need_token=False)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("", "en"), ("ja_JP.UTF-8", "ja"), ("ja", "ja"), ("en_US.UTF-8", "en"), ("C.UTF-8", "en")],
+)
+def test_language_of_the_terminal_from_lang(value: str, expected: str) -> None:
+    env = {"LANG": value} if value else {}
+    assert Settings.from_env(env, need_token=False).lang == expected
+
+
+# Reading os.environ to hand a child process its environment is not configuration.
+_FORWARDS_THE_ENVIRONMENT = {"bot/ocr.py"}
+
+
+def test_settings_is_the_only_reader_of_the_environment() -> None:
+    """Nothing but bot/config.py reads the environment, and nothing writes it."""
+    offenders = []
+    for path in sorted((ROOT / "bot").rglob("*.py")):
+        name = path.relative_to(ROOT).as_posix()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in ("getenv", "putenv", "environ"):
+                if name == "bot/config.py" and node.attr == "environ":
+                    continue
+                if name in _FORWARDS_THE_ENVIRONMENT and node.attr == "environ":
+                    continue
+                offenders.append(f"{name}:{node.lineno}: os.{node.attr}")
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in (
+                "setdefault",
+                "update",
+                "pop",
+                "__setitem__",
+            ):
+                target = node.func.value  # type: ignore[attr-defined]
+                if isinstance(target, ast.Attribute) and target.attr == "environ":
+                    offenders.append(f"{name}:{node.lineno}: writes os.environ")
+    assert offenders == []

@@ -1,20 +1,18 @@
 """The Telegram transport: python-telegram-bot's Bot API requests made with aiohttp.
 
-The one exception to "only bot/telegram.py imports telegram": it implements PTB's
-`telegram.request.BaseRequest`, mirroring `HTTPXRequest` (same defaults, timeouts, pool and
-error mapping), because httpx/httpcore spend about 2 ms of CPU per Bot API call, the bot's
-limit on two cores (README, "Benchmarks").
+It implements PTB's public `telegram.request.BaseRequest`, mirroring `HTTPXRequest` (same
+defaults, timeouts, pool and error mapping), because httpx/httpcore spend about 2 ms of CPU
+per Bot API call, the bot's limit on two cores (README, "Benchmarks").
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+from typing import IO
 from urllib.request import getproxies
 
 import aiohttp
-from telegram._utils.defaultvalue import DefaultValue  # what HTTPXRequest checks timeouts with
-from telegram._utils.types import ODVInput, UploadFileDict
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
@@ -26,8 +24,19 @@ POOL_TIMEOUT_MESSAGE = (
 )
 
 
-def _or_default(given: ODVInput[float] | None, default: float | None) -> float | None:
-    return default if isinstance(given, DefaultValue) else given
+def _or_default(given: object, default: float | None) -> float | None:
+    """Return the timeout asked for, or ours when the caller left it at PTB's default marker.
+
+    PTB documents comparing with `BaseRequest.DEFAULT_NONE` (its private `DefaultValue` class
+    is what HTTPXRequest checks); anything else that is not a number is a default marker too.
+    """
+    if given is BaseRequest.DEFAULT_NONE:
+        return default
+    if given is None:
+        return None
+    if isinstance(given, int | float) and not isinstance(given, bool):
+        return float(given)
+    return default
 
 
 def _sum(*timeouts: float | None) -> float | None:
@@ -113,10 +122,10 @@ class AiohttpRequest(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        read_timeout: object = BaseRequest.DEFAULT_NONE,
+        write_timeout: object = BaseRequest.DEFAULT_NONE,
+        connect_timeout: object = BaseRequest.DEFAULT_NONE,
+        pool_timeout: object = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         """See BaseRequest.do_request: the status code and the body of the response."""
         session = self._session
@@ -164,8 +173,13 @@ class AiohttpRequest(BaseRequest):
             raise TimedOut(POOL_TIMEOUT_MESSAGE) from exc
 
 
+# The shape of RequestData.multipart_data (PTB's private UploadFileDict): part name ->
+# (file name, content, MIME type).
+Files = dict[str, tuple[str, bytes | IO[bytes], str]]
+
+
 def _body(
-    request_data: RequestData | None, files: UploadFileDict | None
+    request_data: RequestData | None, files: Files | None
 ) -> aiohttp.FormData | aiohttp.BytesPayload | None:
     """Send parameters as a form and files as multipart, the way HTTPXRequest does."""
     if request_data is None:

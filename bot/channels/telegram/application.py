@@ -1,0 +1,135 @@
+"""The python-telegram-bot Application: built from the settings and the composed services, run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from typing import Any
+
+from telegram import BotCommand, Update
+from telegram.error import BadRequest, NetworkError, TelegramError
+from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.channels.telegram.adapter import TelegramAdapter, TelegramChannel, stats_with_chart
+from bot.channels.telegram.calls import with_retry
+from bot.channels.telegram.pictures import PictureReader
+from bot.channels.telegram.processor import CONNECTION_POOL_SIZE, PerUserProcessor
+from bot.channels.telegram.support import SupportGroup
+from bot.channels.telegram.transport import AiohttpRequest
+from bot.config import Settings
+from bot.conversation.engine import Engine
+from bot.conversation.replies import ShowStats
+from bot.live import LiveEngine
+from bot.service import DAY_SECONDS, Services, StatusPoller, prune_history
+
+logger = logging.getLogger(__name__)
+
+PRUNE_JOB = "prune-history"
+App = Application[Any, Any, Any, Any, Any, Any]  # PTB's generic parameters: its defaults
+
+
+def build_application(settings: Settings, services: Services) -> App:
+    """Assemble the python-telegram-bot Application around the service."""
+    # PTB 22 warns on every 429 that RetryAfter.retry_after will become a timedelta; we read
+    # both kinds (calls.retry_seconds). Ignoring it beats setting PTB_TIMEDELTA in os.environ.
+    warnings.filterwarnings("ignore", category=PTBDeprecationWarning, message=".*retry_after")
+    app = (
+        Application.builder()
+        .token(settings.token)
+        .base_url(settings.api_base_url)
+        .base_file_url(settings.api_file_url)
+        .concurrent_updates(PerUserProcessor(services.locks))
+        # aiohttp instead of PTB's httpx: a quarter of the CPU per Bot API call
+        # (transport.py); getUpdates has its own connection, as in PTB's default.
+        .request(AiohttpRequest(connection_pool_size=CONNECTION_POOL_SIZE))
+        .get_updates_request(AiohttpRequest(connection_pool_size=1))
+        .build()
+    )
+    channel = TelegramChannel(app.bot)
+    service = services.conversation(
+        channel, admin_ids=settings.admin_ids, support=settings.support_chat_id is not None
+    )
+    support = SupportGroup(app.bot, service, settings.support_chat_id)
+    support.register()
+    service.handlers.register(ShowStats, stats_with_chart(service, channel))
+    adapter = TelegramAdapter(service, support, PictureReader(app.bot, services.ocr))
+    app.add_handler(TypeHandler(Update, adapter.on_update))
+    app.add_error_handler(on_error)
+
+    async def new_menu(engine: Engine) -> None:  # the menu's texts may have changed
+        await register_commands(app, engine)
+
+    services.live.on_reload(new_menu)
+    _schedule(app, settings, services, channel)
+    return app
+
+
+def _schedule(app: App, settings: Settings, services: Services, channel: TelegramChannel) -> None:
+    """Run the service's schedules on PTB's JobQueue (started and stopped with the app)."""
+    if app.job_queue is None:
+        logger.warning("no JobQueue (python-telegram-bot[job-queue]): history is not pruned")
+        if services.status is not None:
+            logger.warning("no JobQueue: nobody is notified when Apple fixes an outage")
+        return
+    if services.status is not None:
+        poller = StatusPoller(services.live, services.store, services.status, channel)
+
+        async def poll(context: ContextTypes.DEFAULT_TYPE) -> None:
+            await poller.poll()
+
+        # app.stop() waits for a poll in flight
+        app.job_queue.run_repeating(
+            poll,
+            interval=settings.status_poll_seconds,
+            first=settings.status_poll_seconds,
+            name="apple-status",
+        )
+
+    async def prune(context: ContextTypes.DEFAULT_TYPE) -> None:
+        await prune_history(services.store, settings.history_days)
+
+    # daily; serve() runs it once at start-up too
+    app.job_queue.run_repeating(prune, interval=DAY_SECONDS, name=PRUNE_JOB)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log anything unexpected with its traceback; the bot keeps running."""
+    if isinstance(context.error, NetworkError) and not isinstance(context.error, BadRequest):
+        logger.warning("network error (will retry): %s", context.error)
+        return
+    update_id = update.update_id if isinstance(update, Update) else None
+    logger.error("unhandled error in update %s", update_id, exc_info=context.error)
+
+
+async def register_commands(app: App, engine: Engine) -> None:
+    """Register the command menu in English (default) and Japanese."""
+    for lang, code in (("en", None), ("ja", "ja")):
+        commands = [BotCommand(name, desc) for name, desc in engine.command_descriptions(lang)]
+
+        async def register(c: list[BotCommand] = commands, lc: str | None = code) -> bool:
+            done: bool = await app.bot.set_my_commands(c, language_code=lc)
+            return done
+
+        try:
+            await with_retry(register)
+        except TelegramError as exc:
+            logger.warning("could not register the %s command menu: %s", lang, exc)
+
+
+async def serve(app: App, live: LiveEngine, stop: asyncio.Event) -> None:
+    """Long-poll until stop is set, then finish the updates in flight and shut down."""
+    async with app:
+        await register_commands(app, live.engine)
+        await app.start()
+        if app.job_queue is not None:  # APScheduler cannot start a repeating job right away
+            for job in app.job_queue.get_jobs_by_name(PRUNE_JOB):
+                await job.run(app)  # the daily prune, once now at start-up
+        assert app.updater is not None
+        await app.updater.start_polling(allowed_updates=["message", "callback_query"])
+        logger.info("bot started, polling for updates")
+        await stop.wait()
+        logger.info("stopping")
+        await app.updater.stop()
+        await app.stop()
