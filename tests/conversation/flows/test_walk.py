@@ -11,6 +11,7 @@ from bot.conversation.events import Command, Tap, Text
 from bot.conversation.state import Outcome, UserState
 from tests.support.conversation import (
     EN,
+    ENTRY,
     JA,
     tap,
 )
@@ -80,14 +81,32 @@ def test_walk_to_the_end_offers_apple_support(engine: Engine) -> None:
     walk = r.state.walk
     assert walk is not None
     reply = r.replies[0]
-    for _ in walk.path:
+    for _ in walk.path[:-1]:
         r = tap(engine, r.state, reply, "Next fix")
         reply = r.replies[0]
-    assert r.state.walk is not None and r.state.walk.done
+    # The final step hands over: no "did this fix it?", no Solved or Next that repeats it.
+    assert r.state.walk is not None and r.state.walk.fix == walk.path[-1] == "contact_apple_support"
     assert r.records[-1].outcome is Outcome.EXHAUSTED
     assert "https://support.apple.com/contact" in urls(reply)
+    assert "Did this fix it?" not in reply.text
+    assert not any("Solved" in lab or "Next" in lab for lab in labels(reply))
+    assert "<pre>" in reply.text and "Cannot connect to iCloud" in reply.text
     back = tap(engine, r.state, reply, "Back")
-    assert back.state.walk is not None and back.state.walk.fix == walk.path[-1]
+    assert back.state.walk is not None and back.state.walk.fix == walk.path[-2]
+    assert back.records == ()  # Back from the end records nothing
+
+
+def test_old_solved_or_next_on_the_final_step_records_nothing(engine: Engine) -> None:
+    r = engine.handle(UserState(40, device=Device.MAC), Command("start", ENTRY), EN)
+    walk = r.state.walk
+    assert walk is not None
+    final = walk.path[-1]
+    for action in (Action.SOLVED, Action.NEXT):  # buttons of messages from before the change
+        data = Callback(action, ENTRY, Device.MAC, final).encode()
+        ended = engine.handle(r.state, Tap(data, 99), EN)
+        assert ended.records == ()
+        assert ended.state.walk is not None and ended.state.walk.fix == final
+        assert "Did this fix it?" not in ended.replies[0].text
 
 
 def test_remembered_device_starts_walk_directly(engine: Engine) -> None:
@@ -130,11 +149,13 @@ def test_every_fix_renders_within_telegram_limits(engine: Engine) -> None:
     for entry_id, device, ctx in itertools.product(kb.entries, Device, (EN, JA)):
         if entry_id.startswith("faq_"):
             continue
+        if not kb.applies(entry_id, device):
+            continue  # no walk: tests/conversation/test_every_path.py
         r = engine.handle(UserState(18, device=device), Command("start", entry_id), ctx)
         reply = r.replies[0]
         walk = r.state.walk
         assert walk is not None
-        for _ in walk.path:
+        for _ in walk.path[:-1]:
             assert len(reply.text) <= 4096
             for row in reply.buttons:
                 for b in row:
@@ -143,6 +164,7 @@ def test_every_fix_renders_within_telegram_limits(engine: Engine) -> None:
                 r.state, Tap(button(reply, "Next" if ctx is EN else "次の方法"), 1), ctx
             )
             reply = r.replies[0]
+        assert len(reply.text) <= 4096  # the final step, with its summary
 
 
 def test_callback_data_fits_for_every_entry_device_and_fix(engine: Engine) -> None:
