@@ -111,8 +111,16 @@ class Engine:
         return [(name, self.locales.t(lang, f"commands.{name}")) for name in MENU]
 
     def path_for(self, entry_id: str, device: Device) -> tuple[str, ...]:
-        """Return the fixes a new walk goes through: learned order within stages, or authored."""
-        return learned_path_for(self.knowledge, self.learned, entry_id, device)
+        """Return the fixes a new walk goes through: learned order within stages, or authored.
+
+        The authored last fix hands over to someone else (Apple Support, an administrator), so
+        it stays last whatever was learned about the other fixes of its stage.
+        """
+        path = learned_path_for(self.knowledge, self.learned, entry_id, device)
+        authored = self.knowledge.path_for(entry_id, device)
+        if path and path[-1] != authored[-1]:
+            path = (*(f for f in path if f != authored[-1]), authored[-1])
+        return path
 
     def wants_status(self, event: Event, result: Result) -> bool:
         """Return True if `result`, decided without `ctx.status`, would use the live status."""
@@ -177,7 +185,8 @@ class Engine:
     def abandon(self, state: UserState, ctx: Context) -> tuple[OutcomeRecord, ...]:
         """Return the history line of a walk left unfinished (none if there is no such walk)."""
         current = state.walk
-        if current is None or current.done:
+        # At the final step the walk already ended (every fix tried, recorded as exhausted).
+        if current is None or current.done or current.position >= len(current.path) - 1:
             return ()
         return (
             OutcomeRecord(
