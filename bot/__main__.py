@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from bot.config import PROJECT_ROOT, Settings
 from bot.content.knowledge import Device, Knowledge
 from bot.content.languages import LANGUAGES
-from bot.errors import ConfigError, KnowledgeError
+from bot.errors import BotError, ConfigError, KnowledgeError
 
 if TYPE_CHECKING:
     from bot.conversation.state import OutcomeRecord
@@ -171,7 +171,7 @@ def _learned(db: Path | None, knowledge: Knowledge) -> LearnedOrder:
         return {}
 
     async def load() -> LearnedOrder:
-        async with await SqliteStore.open(path) as store:
+        async with await SqliteStore.open(path, require_write=False) as store:
             records = await store.outcomes_since(time.time() - WINDOW_DAYS * DAY)
         return learned_orders(records, knowledge)
 
@@ -213,7 +213,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     now = time.time()
 
     async def load() -> list[OutcomeRecord]:
-        async with await SqliteStore.open(path) as store:
+        async with await SqliteStore.open(path, require_write=False) as store:
             return await store.outcomes_since(now - max(windows) * DAY)
 
     report = build_report(asyncio.run(load()), now, windows)
@@ -241,7 +241,7 @@ def cmd_unmatched(args: argparse.Namespace) -> int:
     since = time.time() - args.days * DAY if args.days else 0.0
 
     async def load() -> list[UnmatchedQuery]:
-        async with await SqliteStore.open(path) as store:
+        async with await SqliteStore.open(path, require_write=False) as store:
             return await store.unmatched_since(since)
 
     for item in most_frequent(asyncio.run(load()), max(args.limit, 0)):
@@ -382,7 +382,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "stats": cmd_stats,
         "unmatched": cmd_unmatched,
     }[args.command]
-    return command(args)
+    try:
+        return command(args)
+    except BotError as exc:  # e.g. an unusable database: one line the operator can act on
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
