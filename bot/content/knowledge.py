@@ -66,6 +66,9 @@ class Localized(Mapping[str, str]):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._texts!r})"
 
+    def __reduce__(self) -> tuple[type[Localized], tuple[dict[str, str]]]:
+        return (type(self), (self._texts,))
+
 
 class LocalizedList(Mapping[str, tuple[str, ...]]):
     """A list of texts per language (the lists may differ in length); empty: none at all.
@@ -107,6 +110,9 @@ class LocalizedList(Mapping[str, tuple[str, ...]]):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._lists!r})"
+
+    def __reduce__(self) -> tuple[type[LocalizedList], tuple[dict[str, tuple[str, ...]]]]:
+        return (type(self), (self._lists,))
 
 
 @dataclass(frozen=True, slots=True)
