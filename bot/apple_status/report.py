@@ -26,7 +26,7 @@ from typing import Any
 from bot.content.knowledge import Device
 from bot.content.languages import LANGUAGES
 from bot.content.locales import Html, Locales, escape
-from bot.content.status_map import ServiceMap
+from bot.content.status_map import ServiceMap, load_service_map
 
 __all__ = [
     "PROBLEM_TYPES",
@@ -42,6 +42,7 @@ __all__ = [
     "Verdict",
     "fold_name",
     "format_time",
+    "load_service_map",
     "parse_feed",
     "relevant",
     "status_html",

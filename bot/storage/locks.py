@@ -1,37 +1,57 @@
-"""One asyncio lock per user, so that one user's updates are handled one at a time, in order."""
+"""Per-user order: one lock per user (or group chat) id, shared by every channel and job."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class _Entry:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    holders: int = 0  # tasks holding or waiting for the lock
+    owner: asyncio.Task[object] | None = None
 
 
 class UserLocks:
-    """Hands out a lock per user id; a lock nobody holds or waits for is forgotten.
+    """Hold a user's lock while their state is loaded, decided on and saved.
 
-    asyncio.Lock wakes its waiters first come, first served, so a user's updates keep the order
-    they arrived in. Forgetting idle locks keeps memory flat with any number of users.
+    Re-entrant within one task: a channel that orders a user's updates itself (the Telegram
+    update processor) holds the lock, and the turn it runs takes it again without waiting.
+    Locks nobody holds or waits for are dropped, so memory does not grow with users.
     """
 
-    def __init__(self) -> None:
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._users: dict[int, int] = {}  # user id -> coroutines holding or waiting for it
+    __slots__ = ("_entries",)
 
-    @asynccontextmanager
-    async def hold(self, user_id: int) -> AsyncIterator[None]:
-        """Hold the user's lock for the duration of the block."""
-        lock = self._locks.setdefault(user_id, asyncio.Lock())
-        self._users[user_id] = self._users.get(user_id, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._users[user_id] -= 1
-            if not self._users[user_id]:
-                del self._users[user_id]
-                del self._locks[user_id]
+    def __init__(self) -> None:
+        self._entries: dict[int, _Entry] = {}
 
     def __len__(self) -> int:
-        """Return how many users have a lock held or awaited right now."""
-        return len(self._locks)
+        return len(self._entries)
+
+    @asynccontextmanager
+    async def hold(self, key: int) -> AsyncIterator[None]:
+        """Hold the lock of `key` (a user id, or a group chat's id) for the block."""
+        task = asyncio.current_task()
+        entry = self._entries.get(key)
+        if entry is not None and task is not None and entry.owner is task:
+            yield  # this task holds it already
+            return
+        if entry is None:
+            entry = self._entries[key] = _Entry()
+        entry.holders += 1
+        try:
+            async with entry.lock:
+                entry.owner = task
+                try:
+                    yield
+                finally:
+                    entry.owner = None
+        finally:
+            # Counted, not asked of the lock: a released lock looks free before its next
+            # waiter has woken up.
+            entry.holders -= 1
+            if entry.holders == 0 and self._entries.get(key) is entry:
+                del self._entries[key]
