@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.content.knowledge import Device, Knowledge
-from bot.errors import ConfigError, KnowledgeError
+from bot.errors import BotError, ConfigError, KnowledgeError
 
 if TYPE_CHECKING:
     from bot.insights.learning import LearnedOrder
@@ -273,7 +273,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "stats": cmd_stats,
         "unmatched": cmd_unmatched,
     }[args.command]
-    return command(args, settings)
+    try:
+        return command(args, settings)
+    except BotError as exc:  # e.g. an unusable database: one line the operator can act on
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -171,11 +171,11 @@ async def run_chat(
 
 async def read_outcomes(db: Path, since: float) -> list[OutcomeRecord]:
     """Return the history lines of an existing database since a time."""
-    async with await SqliteStore.open(db) as store:
+    async with await SqliteStore.open(db, require_write=False) as store:
         return await store.outcomes_since(since)
 
 
 async def read_unmatched(db: Path, since: float) -> list[UnmatchedQuery]:
     """Return the unmatched questions of an existing database since a time."""
-    async with await SqliteStore.open(db) as store:
+    async with await SqliteStore.open(db, require_write=False) as store:
         return await store.unmatched_since(since)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.content.languages import LANGUAGES
 from bot.errors import ConfigError
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
@@ -43,7 +44,7 @@ class Settings:
     status_poll_seconds: float = MIN_STATUS_POLL_SECONDS
     support_chat_id: int | None = None  # the operators' group; None: no handover to a person
     history_days: int = DEFAULT_HISTORY_DAYS
-    lang: str = "en"  # LANG: the language of `bot chat` and `bot stats` (ja if it starts so)
+    lang: str = "en"  # LANG: the language of `bot chat` and `bot stats` (LANGUAGES.pick)
 
     @classmethod
     def from_env(
@@ -96,7 +97,7 @@ class Settings:
             status_poll_seconds=status_poll_seconds,
             support_chat_id=support_chat_id,
             history_days=history_days,
-            lang="ja" if env.get("LANG", "").startswith("ja") else "en",
+            lang=LANGUAGES.pick(None, env.get("LANG")),
         )
 
 
