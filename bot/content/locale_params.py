@@ -48,6 +48,14 @@ PARAMS: Mapping[str, frozenset[str]] = {
         "status.since_raw": "time",
         "status.type.other": "type",
         "unknown_command": "command",
-        "walk.progress": "position total stage",
+        "walk.for_device": "device",
+        "walk.order_note": "note",
+        "walk.progress": "position total stage device",
+        "walk.progress_plain": "position total device",
+        "walk.redrawn": "device",
+        "walk.summary": "summary",
+        "walk.summary_device": "device",
+        "walk.summary_message": "message",
+        "walk.summary_problem": "entry",
     }.items()
 }
