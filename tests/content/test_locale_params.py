@@ -57,7 +57,7 @@ def test_the_scan_reports_a_call_that_passes_too_little() -> None:
     )
     assert lacking(source, "x.py") == [
         "x.py:1: did_you_mean lacks ['query']",
-        "x.py:3: walk.progress lacks ['stage']",
+        "x.py:3: walk.progress lacks ['device', 'stage']",
     ]
 
 
