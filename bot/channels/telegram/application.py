@@ -8,7 +8,7 @@ import warnings
 from typing import Any
 
 from telegram import BotCommand, Update
-from telegram.error import BadRequest, NetworkError, TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
 
@@ -20,6 +20,7 @@ from bot.channels.telegram.support import SupportGroup
 from bot.channels.telegram.transport import AiohttpRequest
 from bot.config import Settings
 from bot.conversation.engine import Engine, ShowStats
+from bot.errors import StartupError
 from bot.live import LiveEngine
 from bot.service import DAY_SECONDS, Services, StatusPoller, prune_history
 
@@ -117,9 +118,28 @@ async def register_commands(app: App, engine: Engine) -> None:
             logger.warning("could not register the %s command menu: %s", lang, exc)
 
 
+async def start(app: App) -> None:
+    """Connect to the Bot API and check the token (raises StartupError, without the token)."""
+    try:
+        await app.initialize()
+    except TelegramError as exc:
+        await app.bot.shutdown()  # close the connections opened before getMe failed
+        # PTB's own message for a refused token contains the token: never pass it on.
+        if isinstance(exc, InvalidToken):
+            raise StartupError(
+                "the Bot API refused the token (getMe): check TELEGRAM_BOT_TOKEN, "
+                "and TELEGRAM_API_BASE_URL if it is set"
+            ) from None
+        raise StartupError(
+            f"cannot reach the Bot API at start-up ({type(exc).__name__}): "
+            "check the network and TELEGRAM_API_BASE_URL"
+        ) from None
+
+
 async def serve(app: App, live: LiveEngine, stop: asyncio.Event) -> None:
     """Long-poll until stop is set, then finish the updates in flight and shut down."""
-    async with app:
+    await start(app)
+    async with app:  # initialized already: this only shuts it down at the end
         await register_commands(app, live.engine)
         await app.start()
         if app.job_queue is not None:  # APScheduler cannot start a repeating job right away

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import io
-from typing import IO
+import json
+import logging
+from typing import IO, Any
 from urllib.request import getproxies
 
 import aiohttp
-from telegram.error import NetworkError, TimedOut
+from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+logger = logging.getLogger(__name__)
 
 FORM = "application/x-www-form-urlencoded"
 POOL_TIMEOUT_MESSAGE = (
@@ -161,6 +165,22 @@ class AiohttpRequest(BaseRequest):
         finally:
             self._slots.release()
         return response.status, payload
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> dict[str, Any]:  # PTB's JSONDict
+        """Parse a response; one debug line (not PTB's ERROR with a traceback) if it is no JSON.
+
+        A non-JSON body comes from something that is not the Bot API (a wrong path in
+        TELEGRAM_API_BASE_URL, a proxy's error page); the caller reports the failure once.
+        """
+        try:
+            parsed = json.loads(payload.decode("utf-8", "replace"))
+        except ValueError:
+            logger.debug("not a Bot API response: %r", payload[:200])
+            raise TelegramError("Invalid server response") from None
+        if not isinstance(parsed, dict):
+            raise TelegramError("Invalid server response")
+        return parsed
 
     async def _take_slot(self, pool_timeout: float | None) -> None:
         if not self._slots.locked():
