@@ -37,6 +37,7 @@ from bot.conversation.engine import (
     Text,
 )
 from bot.service import ConversationService
+from bot.storage.unicode import valid_unicode
 
 logger = logging.getLogger(__name__)
 
@@ -62,11 +63,11 @@ def to_event(update: Update) -> Event | Picture | None:
     query = update.callback_query
     if query is not None:
         message_id = query.message.message_id if query.message is not None else None
-        return Tap(query.data or "", message_id)
+        return Tap(valid_unicode(query.data or ""), message_id)
     message = update.message
     if message is None:
         return None
-    text = message.text
+    text = valid_unicode(message.text) if message.text is not None else None
     if text is not None:
         if text.startswith("/"):
             head, _, arg = text[1:].partition(" ")
@@ -78,7 +79,7 @@ def to_event(update: Update) -> Event | Picture | None:
     if picture is not None:
         return picture
     if message.caption:
-        return Text(message.caption)
+        return Text(valid_unicode(message.caption))
     for kind in _ATTACHMENT_KINDS:
         if getattr(message, kind, None):
             return Attachment(kind)
@@ -225,8 +226,8 @@ class TelegramAdapter:
                 user.id,
                 chat.id,
                 language_code=user.language_code,
-                user_name=user.full_name,
-                user_handle=user.username or "",
+                user_name=valid_unicode(user.full_name),
+                user_handle=valid_unicode(user.username or ""),
                 source=MessageRef(chat.id, message.message_id) if message is not None else None,
                 callback_id=query.id if query is not None else None,
             )

@@ -35,6 +35,7 @@ def build_application(settings: Settings, services: Services) -> App:
     # PTB 22 warns on every 429 that RetryAfter.retry_after will become a timedelta; we read
     # both kinds (calls.retry_seconds). Ignoring it beats setting PTB_TIMEDELTA in os.environ.
     warnings.filterwarnings("ignore", category=PTBDeprecationWarning, message=".*retry_after")
+    request = AiohttpRequest(connection_pool_size=CONNECTION_POOL_SIZE)
     app = (
         Application.builder()
         .token(settings.token)
@@ -43,7 +44,7 @@ def build_application(settings: Settings, services: Services) -> App:
         .concurrent_updates(PerUserProcessor(services.locks))
         # aiohttp instead of PTB's httpx: a quarter of the CPU per Bot API call
         # (transport.py); getUpdates has its own connection, as in PTB's default.
-        .request(AiohttpRequest(connection_pool_size=CONNECTION_POOL_SIZE))
+        .request(request)
         .get_updates_request(AiohttpRequest(connection_pool_size=1))
         .build()
     )
@@ -54,7 +55,7 @@ def build_application(settings: Settings, services: Services) -> App:
     support = SupportGroup(app.bot, service, settings.support_chat_id)
     support.register()
     service.handlers.register(ShowStats, stats_with_chart(service, channel))
-    adapter = TelegramAdapter(service, support, PictureReader(app.bot, services.ocr))
+    adapter = TelegramAdapter(service, support, PictureReader(app.bot, request, services.ocr))
     app.add_handler(TypeHandler(Update, adapter.on_update))
     app.add_error_handler(on_error)
 

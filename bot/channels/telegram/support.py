@@ -15,6 +15,7 @@ from bot.channels.telegram.calls import NO_PREVIEW, delivery_error, with_retry
 from bot.content.locales import pick_lang
 from bot.conversation.engine import Context, CopyToUser, ToSupport
 from bot.service import ConversationService
+from bot.storage.unicode import valid_unicode
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class SupportGroup:
         user_id = await self.service.store.support_user(chat.id, replied.message_id)
         if user_id is None:
             return
-        text = message.text
+        text = valid_unicode(message.text) if message.text is not None else None
         command = (text or "").split(maxsplit=1)[0].partition("@")[0].lower() if text else ""
         await self.service.from_support(
             user_id, MessageRef(chat.id, message.message_id), text, done=command == "/done"
