@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
 from telegram.constants import ChatType, ParseMode
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 # Telegram's limit for one message's text, counted in UTF-16 code units.
 TELEGRAM_LIMITS = MessageLimits(text=4096, count=utf16_units)
+SHOWN_LIMIT = 10_000  # recent messages whose content is remembered: repeated taps come close
 _ATTACHMENT_KINDS = (
     "sticker",
     "photo",
@@ -103,12 +105,44 @@ def to_markup(buttons: Keyboard) -> InlineKeyboardMarkup | None:
     )
 
 
+class Shown:
+    """What this process last put in each message: a repeated tap then needs no edit.
+
+    Telegram refuses an edit that changes nothing (400 "message is not modified"). Bounded:
+    the oldest messages are forgotten (and after a restart all are); their edits are sent,
+    and a refusal is still taken as success.
+    """
+
+    __slots__ = ("_limit", "_shown")
+
+    def __init__(self, limit: int = SHOWN_LIMIT) -> None:
+        self._limit = limit
+        self._shown: OrderedDict[tuple[int, int], int] = OrderedDict()
+
+    def remember(self, chat_id: int, message_id: int, reply: Reply) -> None:
+        """Note that the message shows this reply now."""
+        key = (chat_id, message_id)
+        self._shown[key] = _fingerprint(reply)
+        self._shown.move_to_end(key)
+        if len(self._shown) > self._limit:
+            self._shown.popitem(last=False)
+
+    def shows(self, chat_id: int, message_id: int, reply: Reply) -> bool:
+        """Return True if the message already shows this reply."""
+        return self._shown.get((chat_id, message_id)) == _fingerprint(reply)
+
+
+def _fingerprint(reply: Reply) -> int:
+    return hash((reply.text, reply.buttons))
+
+
 @dataclass(frozen=True, slots=True)
 class TelegramChannel:
     """The channel port over the Bot API: HTML messages, inline keyboards, no link previews."""
 
     bot: Bot
     limits: MessageLimits = TELEGRAM_LIMITS
+    shown: Shown = field(default_factory=Shown)
 
     async def send(self, chat_id: int, reply: Reply) -> int:
         """Send a new message; return its id (raises DeliveryError)."""
@@ -125,10 +159,13 @@ class TelegramChannel:
             )
         except TelegramError as exc:
             raise delivery_error(exc) from exc
+        self.shown.remember(chat_id, message.message_id, reply)
         return message.message_id
 
     async def edit(self, chat_id: int, message_id: int, reply: Reply) -> int | None:
         """Replace a message; None if it can no longer be edited (raises DeliveryError)."""
+        if self.shown.shows(chat_id, message_id, reply):  # a repeated tap: nothing to change
+            return message_id
         markup = to_markup(reply.buttons)
         try:
             await with_retry(
@@ -142,13 +179,13 @@ class TelegramChannel:
                 )
             )
         except BadRequest as exc:
-            if is_not_modified(exc):  # it shows this already (a repeated tap)
-                return message_id
-            if edit_impossible(exc):
-                return None
-            raise delivery_error(exc) from exc
+            if not is_not_modified(exc):  # not modified: it shows this already
+                if edit_impossible(exc):
+                    return None
+                raise delivery_error(exc) from exc
         except TelegramError as exc:
             raise delivery_error(exc) from exc
+        self.shown.remember(chat_id, message_id, reply)
         return message_id
 
     async def answer(self, callback_id: str, text: str | None, alert: bool) -> None:
