@@ -103,7 +103,13 @@ class ConversationService:
             event = incoming.event
             tapped = event.message_id if isinstance(event, Tap) else None
             turn = Turn(
-                incoming.user_id, incoming.chat_id, engine, result.state, tapped, incoming.source
+                incoming.user_id,
+                incoming.chat_id,
+                engine,
+                result.state,
+                tapped,
+                incoming.source,
+                incoming.language_code,
             )
             await self.show(turn, result.replies)
             for effect in result.effects:

@@ -52,7 +52,9 @@ def build_application(settings: Settings, services: Services) -> App:
     service = services.conversation(
         channel, admin_ids=settings.admin_ids, support=settings.support_chat_id is not None
     )
-    support = SupportGroup(app.bot, service, settings.support_chat_id)
+    support = SupportGroup(
+        app.bot, service, settings.support_chat_id, settings.support_operator_ids
+    )
     support.register()
     service.handlers.register(ShowStats, stats_with_chart(service, channel))
     adapter = TelegramAdapter(service, support, PictureReader(app.bot, request, services.ocr))
