@@ -95,3 +95,20 @@ async def test_posts_to_the_support_group_are_rate_limited(api: FakeBotApi, tmp_
         await api.wait_idle()
         assert len(api.chat(GROUP)) <= 8
         assert "Traceback" not in proc.log()
+
+
+async def test_one_open_handover_per_user(api: FakeBotApi, tmp_path: Path) -> None:
+    user = 6005
+    api.add_group(GROUP, title="Operators")
+    async with BotProcess(api, tmp_path, SUPPORT_CHAT_ID=str(GROUP)) as proc:
+        await walk_to_the_end(api, user)
+        end = api.chat(user)[-1]
+        data = next(b["callback_data"] for b in end.buttons if "person" in b["text"])
+        for _ in range(3):  # tapped again and again before the first is handled
+            api.push_tap(user, end.message_id, data)
+        await api.wait_idle()
+        await api.wait_for(lambda: not api.unanswered_callback_queries, what="every tap answered")
+        summaries = [m for m in api.chat(GROUP) if "A user needs help" in (m.text or "")]
+        assert len(summaries) == 1
+        assert any("already talking" in (a.text or "") for a in api.callback_answers)
+        assert "Traceback" not in proc.log()
