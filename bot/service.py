@@ -170,6 +170,8 @@ class ConversationService:
 
     async def deliver(self, chat_id: int, reply: Reply, tapped: int | None) -> int | None:
         """Edit the tapped message or send a new one; return its id, None if it did not arrive."""
+        if not self.channel.limits.fits(reply.text):  # content or engine bug: the channel refuses
+            logger.error("a reply to chat %s is over the channel's length limit", chat_id)
         try:
             if reply.edit and tapped is not None:
                 edited = await self.channel.edit(chat_id, tapped, reply)
