@@ -73,9 +73,10 @@ class SupportGroup:
                 await self._hint_not_operator(message, sender.language_code)
             return
         text = valid_unicode(message.text) if message.text is not None else None
-        command = (text or "").split(maxsplit=1)[0].partition("@")[0].lower() if text else ""
+        words = text.split(maxsplit=1) if text else []
+        done = bool(words) and words[0].partition("@")[0].lower() == "/done"
         await self.service.from_support(
-            user_id, MessageRef(chat.id, message.message_id), text, done=command == "/done"
+            user_id, MessageRef(chat.id, message.message_id), text, done=done
         )
 
     async def post(self, text: str, user_id: int, reply_to: MessageRef | None = None) -> None:
