@@ -102,7 +102,13 @@ class ConversationService:
             event = incoming.event
             tapped = event.message_id if isinstance(event, Tap) else None
             turn = Turn(
-                incoming.user_id, incoming.chat_id, engine, result.state, tapped, incoming.source
+                incoming.user_id,
+                incoming.chat_id,
+                engine,
+                result.state,
+                tapped,
+                incoming.source,
+                incoming.language_code,
             )
             await self.show(turn, result.replies)
             for effect in result.effects:
@@ -163,6 +169,8 @@ class ConversationService:
 
     async def deliver(self, chat_id: int, reply: Reply, tapped: int | None) -> int | None:
         """Edit the tapped message or send a new one; return its id, None if it did not arrive."""
+        if not self.channel.limits.fits(reply.text):  # content or engine bug: the channel refuses
+            logger.error("a reply to chat %s is over the channel's length limit", chat_id)
         try:
             if reply.edit and tapped is not None:
                 edited = await self.channel.edit(chat_id, tapped, reply)

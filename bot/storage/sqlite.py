@@ -28,6 +28,7 @@ from bot.storage.base import (
     subscription_row,
     subscriptions_of,
 )
+from bot.storage.unicode import valid_unicode
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -249,7 +250,13 @@ class SqliteStore(Store):
                 " ON CONFLICT (user_id) DO UPDATE SET lang = excluded.lang,"
                 " device = excluded.device, state = excluded.state,"
                 " updated_at = excluded.updated_at",
-                (state.user_id, state.lang, device_column(state), state.to_json(), time.time()),
+                (
+                    state.user_id,
+                    state.lang,
+                    device_column(state),
+                    valid_unicode(state.to_json()),  # never fatal, whatever a channel let in
+                    time.time(),
+                ),
             )
             if records:
                 await db.executemany(

@@ -8,7 +8,7 @@ import warnings
 from typing import Any
 
 from telegram import BotCommand, Update
-from telegram.error import BadRequest, NetworkError, TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
 
@@ -21,6 +21,7 @@ from bot.channels.telegram.transport import AiohttpRequest
 from bot.config import Settings
 from bot.conversation.engine import Engine
 from bot.conversation.replies import ShowStats
+from bot.errors import StartupError
 from bot.live import LiveEngine
 from bot.service import DAY_SECONDS, Services, StatusPoller, prune_history
 
@@ -35,6 +36,7 @@ def build_application(settings: Settings, services: Services) -> App:
     # PTB 22 warns on every 429 that RetryAfter.retry_after will become a timedelta; we read
     # both kinds (calls.retry_seconds). Ignoring it beats setting PTB_TIMEDELTA in os.environ.
     warnings.filterwarnings("ignore", category=PTBDeprecationWarning, message=".*retry_after")
+    request = AiohttpRequest(connection_pool_size=CONNECTION_POOL_SIZE)
     app = (
         Application.builder()
         .token(settings.token)
@@ -43,7 +45,7 @@ def build_application(settings: Settings, services: Services) -> App:
         .concurrent_updates(PerUserProcessor(services.locks))
         # aiohttp instead of PTB's httpx: a quarter of the CPU per Bot API call
         # (transport.py); getUpdates has its own connection, as in PTB's default.
-        .request(AiohttpRequest(connection_pool_size=CONNECTION_POOL_SIZE))
+        .request(request)
         .get_updates_request(AiohttpRequest(connection_pool_size=1))
         .build()
     )
@@ -51,10 +53,12 @@ def build_application(settings: Settings, services: Services) -> App:
     service = services.conversation(
         channel, admin_ids=settings.admin_ids, support=settings.support_chat_id is not None
     )
-    support = SupportGroup(app.bot, service, settings.support_chat_id)
+    support = SupportGroup(
+        app.bot, service, settings.support_chat_id, settings.support_operator_ids
+    )
     support.register()
     service.handlers.register(ShowStats, stats_with_chart(service, channel))
-    adapter = TelegramAdapter(service, support, PictureReader(app.bot, services.ocr))
+    adapter = TelegramAdapter(service, support, PictureReader(app.bot, request, services.ocr))
     app.add_handler(TypeHandler(Update, adapter.on_update))
     app.add_error_handler(on_error)
 
@@ -118,9 +122,28 @@ async def register_commands(app: App, engine: Engine) -> None:
             logger.warning("could not register the %s command menu: %s", lang, exc)
 
 
+async def start(app: App) -> None:
+    """Connect to the Bot API and check the token (raises StartupError, without the token)."""
+    try:
+        await app.initialize()
+    except TelegramError as exc:
+        await app.bot.shutdown()  # close the connections opened before getMe failed
+        # PTB's own message for a refused token contains the token: never pass it on.
+        if isinstance(exc, InvalidToken):
+            raise StartupError(
+                "the Bot API refused the token (getMe): check TELEGRAM_BOT_TOKEN, "
+                "and TELEGRAM_API_BASE_URL if it is set"
+            ) from None
+        raise StartupError(
+            f"cannot reach the Bot API at start-up ({type(exc).__name__}): "
+            "check the network and TELEGRAM_API_BASE_URL"
+        ) from None
+
+
 async def serve(app: App, live: LiveEngine, stop: asyncio.Event) -> None:
     """Long-poll until stop is set, then finish the updates in flight and shut down."""
-    async with app:
+    await start(app)
+    async with app:  # initialized already: this only shuts it down at the end
         await register_commands(app, live.engine)
         await app.start()
         if app.job_queue is not None:  # APScheduler cannot start a repeating job right away
