@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.content.knowledge import Device, Knowledge
+from bot.content.languages import LANGUAGES
 from bot.errors import BotError, ConfigError, KnowledgeError, StartupError
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the Telegram bot (long polling)")
     chat = sub.add_parser("chat", help="talk to the bot in this terminal, no token needed")
     chat.add_argument(
-        "--lang", choices=["ja", "en"], default=None, help="language (default: from $LANG)"
+        "--lang", choices=LANGUAGES.codes, default=None, help="language (default: from $LANG)"
     )
     chat.add_argument(
         "--db", type=Path, default=None, help="keep the conversation in this SQLite file"
@@ -60,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a period in days; repeat for several (default: 7 and 30)",
     )
     stats.add_argument(
-        "--lang", choices=["ja", "en"], default=None, help="language (default: from $LANG)"
+        "--lang", choices=LANGUAGES.codes, default=None, help="language (default: from $LANG)"
     )
     stats.add_argument("--chart", type=Path, default=None, help="also write the chart (PNG) here")
     unmatched = sub.add_parser(
