@@ -31,6 +31,11 @@ from bot.storage.base import (
 from bot.storage.unicode import valid_unicode
 
 logger = logging.getLogger(__name__)
+
+
+def state_json(state: UserState) -> str:
+    """Return the state as stored: lone surrogates replaced, whatever a channel let in."""
+    return valid_unicode(state.to_json())
 T = TypeVar("T")
 
 # One migration is the statements that take the schema from version N-1 to N, applied in one
@@ -250,13 +255,7 @@ class SqliteStore(Store):
                 " ON CONFLICT (user_id) DO UPDATE SET lang = excluded.lang,"
                 " device = excluded.device, state = excluded.state,"
                 " updated_at = excluded.updated_at",
-                (
-                    state.user_id,
-                    state.lang,
-                    device_column(state),
-                    valid_unicode(state.to_json()),  # never fatal, whatever a channel let in
-                    time.time(),
-                ),
+                (state.user_id, state.lang, device_column(state), state_json(state), time.time()),
             )
             if records:
                 await db.executemany(
