@@ -49,11 +49,18 @@ def query(path: Path, sql: str) -> list[Any]:
         return db.execute(sql).fetchall()
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "memory", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     if request.param == "sqlite":
         async with await SqliteStore.open(tmp_path / "db" / "bot.sqlite3") as s:
             yield s
+    elif request.param == "postgres":
+        from bot.storage.postgres import PostgresStore
+
+        # A real server (tests/support/postgres.py); skipped where PostgreSQL is not installed.
+        url = request.getfixturevalue("pg_url")
+        async with await PostgresStore.open(url) as p:
+            yield p
     else:
         async with MemoryStore() as m:
             yield m
