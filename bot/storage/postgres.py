@@ -108,6 +108,7 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
 
 POOL_MIN_SIZE = 1
 POOL_MAX_SIZE = 10  # per instance; a server's default max_connections is 100
+CLOSE_TIMEOUT_SECONDS = 10
 MIGRATION_LOCK = lock_key("migrate", "schema")
 
 # The state upsert and the history lines in one statement: one round trip, atomic on its own.
@@ -459,4 +460,9 @@ class PostgresStore(Store):
         if self._closed:
             return
         self._closed = True
-        await self._pool.close()
+        try:
+            # Waits for borrowed connections; a task stuck holding one must not hang shutdown.
+            await asyncio.wait_for(self._pool.close(), CLOSE_TIMEOUT_SECONDS)
+        except TimeoutError:
+            logger.warning("closing the database pool took over %ds: cut", CLOSE_TIMEOUT_SECONDS)
+            self._pool.terminate()
