@@ -1,4 +1,4 @@
-"""Command line: `python -m bot check | match | run | chat | stats | unmatched`."""
+"""Command line: `python -m bot check | match | run | chat | stats | unmatched | migrate-db`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import PROJECT_ROOT, Settings
 from bot.content.knowledge import Device, Knowledge
-from bot.errors import ConfigError, KnowledgeError
+from bot.errors import BotError, ConfigError, KnowledgeError
 
 if TYPE_CHECKING:
     from bot.conversation.state import OutcomeRecord
@@ -76,6 +76,17 @@ def _parser() -> argparse.ArgumentParser:
     unmatched.add_argument("--days", type=int, default=None, help="only the last N days")
     unmatched.add_argument("--limit", type=int, default=30, help="how many (default: 30)")
     unmatched.add_argument("--json", action="store_true", help="print JSON Lines")
+    migrate = sub.add_parser(
+        "migrate-db", help="copy a SQLite database into an empty PostgreSQL database"
+    )
+    migrate.add_argument("--from", dest="source", required=True, metavar="sqlite:PATH")
+    migrate.add_argument(
+        "--to",
+        dest="target",
+        default=None,
+        metavar="postgresql://…",
+        help="(default: $BOT_DATABASE_URL)",
+    )
     return parser
 
 
@@ -251,17 +262,24 @@ def cmd_unmatched(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate_db(args: argparse.Namespace) -> int:
+    """Copy every table of a SQLite database into an empty PostgreSQL database."""
+    from bot.storage.migrate import main as migrate
+
+    return migrate(args.source, args.target or os.environ.get("BOT_DATABASE_URL"))
+
+
 async def _run(settings: Settings, knowledge_dir: Path, locales_dir: Path) -> int:
     from bot import ocr
     from bot.app import build_engine
     from bot.apple_status.status import CACHE_SECONDS, StatusFeed
     from bot.channels.telegram.adapter import build_application, reload_in_background, serve
     from bot.live import LiveEngine
-    from bot.storage.store import SqliteStore
+    from bot.storage.factory import open_store_url
 
     engine = build_engine(knowledge_dir, locales_dir)
     live = LiveEngine(engine, lambda: build_engine(knowledge_dir, locales_dir))
-    store = await SqliteStore.open(settings.db_path)
+    store = await open_store_url(settings.database_url, settings.db_path)
     status = None
     if settings.status_url is not None:
         # The cache never outlives a poll interval, so each poll sees a fresh feed.
@@ -326,6 +344,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         print("refusing to start: the knowledge base is invalid", file=sys.stderr)
         return 1
+    except BotError as exc:  # e.g. the database is unreachable or newer: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 async def _chat(args: argparse.Namespace) -> int:
@@ -378,6 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "chat": cmd_chat,
         "stats": cmd_stats,
         "unmatched": cmd_unmatched,
+        "migrate-db": cmd_migrate_db,
     }[args.command]
     return command(args)
 
