@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from bot.errors import ConfigError
 
@@ -36,7 +36,9 @@ def redact_url(url: str) -> str:
         if ":" in user:
             netloc = f"{user.split(':', 1)[0]}:***@{host}"
     query = re.sub(r"(?i)(^|&)(password)=[^&]*", r"\1\2=***", parts.query)
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
+    # Replaced in place, not rebuilt: urlunsplit would drop the // of postgresql:///db.
+    redacted = url.replace(parts.netloc, netloc, 1) if netloc != parts.netloc else url
+    return redacted.replace(f"?{parts.query}", f"?{query}", 1) if query != parts.query else redacted
 
 
 class SecretUrl(str):
