@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -161,6 +162,11 @@ def pg_server() -> Iterator[PgServer]:
     bin_dir = find_bin_dir()
     if bin_dir is None:
         pytest.skip(f"PostgreSQL is not installed (no initdb in {BIN_GLOB} or on PATH)")
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam(SERVICE_USER)
+        except KeyError:
+            pytest.skip(f"running as root and there is no {SERVICE_USER} user to run initdb as")
     server = start_server(bin_dir)
     try:
         server.sql(f"CREATE DATABASE {TEST_DATABASE}")
