@@ -153,12 +153,40 @@ def _clean(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
-@dataclass(frozen=True, slots=True)
+async def migrate_schema(conn: Conn, migrations: Sequence[Migration], where: str) -> None:
+    """Bring the schema to the last of `migrations`, in one transaction; refuse a newer one."""
+    async with conn.transaction():
+        # Instances starting together: the first migrates, the others wait and see it done.
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            "version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+        )
+        version = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
+        if version > len(migrations):
+            raise SchemaVersionError(
+                f"{where} has schema version {version}, but this bot knows "
+                f"only up to {len(migrations)}: run a newer bot or use another database"
+            )
+        # DDL is transactional in PostgreSQL: every step or none of them.
+        for number in range(version + 1, len(migrations) + 1):
+            for statement in migrations[number - 1]:
+                await conn.execute(statement)
+            await conn.execute(
+                "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
+                number,
+                time.time(),
+            )
+            logger.info("%s: migrated to schema version %d", where, number)
+
+
+@dataclass(slots=True)
 class _Bound:
     """The connection that holds a user's lock, used by every store call inside the lock."""
 
     conn: Conn
     lock: asyncio.Lock  # tasks started inside the lock share the connection one at a time
+    active: bool = True  # False once the lock is let go: a task that outlived it uses the pool
 
 
 class PostgresStore(Store):
@@ -189,46 +217,23 @@ class PostgresStore(Store):
         pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
         store = cls(pool, url)
         try:
-            await store._migrate(migrations)
+            async with pool.acquire() as conn:
+                await migrate_schema(conn, migrations, redact_url(url))
         except BaseException:
             await store.close()
             raise
         return store
-
-    async def _migrate(self, migrations: Sequence[Migration]) -> None:
-        async with self._pool.acquire() as conn, conn.transaction():
-            # Instances starting together: the first migrates, the others wait and see it done.
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version ("
-                "version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
-            )
-            version = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
-            if version > len(migrations):
-                raise SchemaVersionError(
-                    f"{redact_url(self._url)} has schema version {version}, but this bot knows "
-                    f"only up to {len(migrations)}: run a newer bot or use another database"
-                )
-            # DDL is transactional in PostgreSQL: every step or none of them.
-            for number in range(version + 1, len(migrations) + 1):
-                for statement in migrations[number - 1]:
-                    await conn.execute(statement)
-                await conn.execute(
-                    "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
-                    number,
-                    time.time(),
-                )
-                logger.info("%s: migrated to schema version %d", redact_url(self._url), number)
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Conn]:
         bound = self._bound.get()
         if bound is not None:
             async with bound.lock:
-                yield bound.conn
-        else:
-            async with self._pool.acquire() as conn:
-                yield conn
+                if bound.active:
+                    yield bound.conn
+                    return
+        async with self._pool.acquire() as conn:
+            yield conn
 
     @asynccontextmanager
     async def user_lock(self, user_id: int) -> AsyncIterator[None]:
@@ -244,7 +249,7 @@ class PostgresStore(Store):
         """
         key = lock_key("user", user_id)
         bound = self._bound.get()
-        if bound is not None:
+        if bound is not None and bound.active:
             async with bound.lock:
                 await bound.conn.execute("SELECT pg_advisory_lock($1)", key)
             try:
@@ -257,12 +262,15 @@ class PostgresStore(Store):
             # On any failure the pool's reset (pg_advisory_unlock_all) or closing the
             # connection releases the lock.
             await conn.execute("SELECT pg_advisory_lock($1)", key)
-            token = self._bound.set(_Bound(conn, asyncio.Lock()))
+            bound = _Bound(conn, asyncio.Lock())
+            token = self._bound.set(bound)
             try:
                 yield
             finally:
                 self._bound.reset(token)
-                await conn.execute("SELECT pg_advisory_unlock($1)", key)
+                async with bound.lock:  # after the call in flight, if any
+                    bound.active = False
+                    await conn.execute("SELECT pg_advisory_unlock($1)", key)
 
     def leader(self, name: str) -> Leadership:
         """Return the lead of one periodic job among instances (use: `async with`)."""

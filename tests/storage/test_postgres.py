@@ -270,6 +270,25 @@ async def test_user_lock_calls_share_its_connection_without_starving_the_pool(
         assert [r.at for r in await store.history(3)] == [1.0]
 
 
+async def test_a_task_that_outlives_the_lock_goes_back_to_the_pool(pg_url: str) -> None:
+    async with await PostgresStore.open(pg_url, min_size=1, max_size=2) as store:
+        go_on = asyncio.Event()
+
+        async def later() -> UserState:
+            await go_on.wait()
+            return await store.load(1)  # the lock's connection is back in the pool by now
+
+        async with store.user_lock(1):
+            await store.save(UserState(1, lang="ja"))
+            straggler = asyncio.create_task(later())  # inherits the lock's context
+        # Someone else borrows the connection that held the lock, and is busy on it.
+        async with store.user_lock(2), asyncio.timeout(10):
+            go_on.set()
+            busy = asyncio.gather(*(store.save(UserState(2, extra={"n": n})) for n in range(20)))
+            assert (await straggler).lang == "ja"
+            await busy
+
+
 # One leader among instances.
 
 
@@ -302,8 +321,10 @@ async def test_a_leader_whose_connection_is_killed_knows_it_lost(pg_url: str) ->
         assert await lead.held() is True
         await sql(
             pg_url,
-            "SELECT pg_terminate_backend(pid) FROM pg_locks"
-            " WHERE locktype = 'advisory' AND pid <> pg_backend_pid()",
+            # With a timeout it returns once the backend is gone, not when it was signalled.
+            "SELECT pg_terminate_backend(pid, 10000) FROM pg_locks"
+            " WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
         )
         assert await lead.held() is False  # noticed, not assumed
         assert await lead.held() is True  # nobody else has it: taken again
