@@ -245,7 +245,8 @@ class PostgresStore(Store):
         block needs one connection, not two (a pool of N blocks could otherwise starve). Each
         call still commits on its own. A process that dies drops its connection and its locks;
         a nested lock for another user takes it on the same connection. Waits without limit
-        (the server's lock_timeout, if set, bounds it).
+        (the server's lock_timeout, if set, bounds it). Session locks need the server itself
+        or a session-mode pooler: PgBouncer in transaction mode would share the session.
         """
         key = lock_key("user", user_id)
         bound = self._bound.get()
