@@ -180,6 +180,26 @@ async def migrate_schema(conn: Conn, migrations: Sequence[Migration], where: str
             logger.info("%s: migrated to schema version %d", where, number)
 
 
+class _LockedConnections:
+    """Pooled connections that may still hold a user's lock: only those are reset on release.
+
+    asyncpg's default reset runs four statements (unlock all, close cursors, unlisten, reset
+    settings) at every release: a round trip per store call, half of PostgreSQL's throughput
+    (benchmarks/bench_store.py). Our calls leave no session state behind (asyncpg still rolls
+    back an open transaction itself) except an advisory lock whose unlock did not run, so
+    only a connection that took one and did not let go of it is reset.
+    """
+
+    def __init__(self) -> None:
+        self.pids: set[int] = set()  # server pids: a connection object is not hashable by proxy
+
+    async def reset(self, conn: asyncpg.Connection[asyncpg.Record]) -> None:
+        pid = conn.get_server_pid()
+        if pid in self.pids:
+            await conn.execute("SELECT pg_advisory_unlock_all()")
+            self.pids.discard(pid)
+
+
 @dataclass(slots=True)
 class _Bound:
     """The connection that holds a user's lock, used by every store call inside the lock."""
@@ -197,9 +217,10 @@ class PostgresStore(Store):
     `leader(name)` elects the one instance that runs a periodic job.
     """
 
-    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str, locked: _LockedConnections) -> None:
         self._pool = pool
         self._url = url
+        self._locked = locked
         self._closed = False
         # Per store, so that a second store in the same task does not pick up this one's lock.
         self._bound: ContextVar[_Bound | None] = ContextVar(f"pg_lock_{id(self)}", default=None)
@@ -214,8 +235,11 @@ class PostgresStore(Store):
         max_size: int = POOL_MAX_SIZE,
     ) -> PostgresStore:
         """Connect to the database at url and bring its schema up to date."""
-        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
-        store = cls(pool, url)
+        locked = _LockedConnections()
+        pool = await asyncpg.create_pool(
+            url, min_size=min_size, max_size=max_size, reset=locked.reset
+        )
+        store = cls(pool, url, locked)
         try:
             async with pool.acquire() as conn:
                 await migrate_schema(conn, migrations, redact_url(url))
@@ -260,8 +284,10 @@ class PostgresStore(Store):
                     await bound.conn.execute("SELECT pg_advisory_unlock($1)", key)
             return
         async with self._pool.acquire() as conn:
-            # On any failure the pool's reset (pg_advisory_unlock_all) or closing the
-            # connection releases the lock.
+            # Until the unlock below has run, the pool's reset unlocks on release (and a
+            # connection that fails is closed, which unlocks too): also on cancellation.
+            pid = conn.get_server_pid()
+            self._locked.pids.add(pid)
             await conn.execute("SELECT pg_advisory_lock($1)", key)
             bound = _Bound(conn, asyncio.Lock())
             token = self._bound.set(bound)
@@ -271,7 +297,9 @@ class PostgresStore(Store):
                 self._bound.reset(token)
                 async with bound.lock:  # after the call in flight, if any
                     bound.active = False
-                    await conn.execute("SELECT pg_advisory_unlock($1)", key)
+                    # All, not just this key: also a nested lock whose own unlock failed.
+                    await conn.execute("SELECT pg_advisory_unlock_all()")
+                self._locked.pids.discard(pid)
 
     def leader(self, name: str) -> Leadership:
         """Return the lead of one periodic job among instances (use: `async with`)."""

@@ -289,6 +289,38 @@ async def test_a_task_that_outlives_the_lock_goes_back_to_the_pool(pg_url: str) 
             await busy
 
 
+async def advisory_locks(url: str) -> int:
+    rows = await sql(url, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+    return int(rows[0][0])
+
+
+async def test_a_failed_or_cancelled_update_leaves_no_lock_behind(pg_url: str) -> None:
+    async with (
+        await PostgresStore.open(pg_url) as first,
+        await PostgresStore.open(pg_url, min_size=1, max_size=1) as second,
+    ):
+        with pytest.raises(RuntimeError):
+            async with second.user_lock(1), second.user_lock(3):
+                raise RuntimeError("the engine failed")
+        assert await advisory_locks(pg_url) == 0
+
+        async def enter(user: int) -> None:
+            async with second.user_lock(user):
+                pass
+
+        async with first.user_lock(2):
+            waiter = asyncio.create_task(enter(2))
+            await asyncio.sleep(0.3)
+            waiter.cancel()  # gives up while the server has it waiting for the lock
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+        async with asyncio.timeout(10):
+            async with first.user_lock(1), first.user_lock(2), first.user_lock(3):
+                pass
+            await enter(2)  # the second's only connection is usable and holds nothing
+        assert await advisory_locks(pg_url) == 0
+
+
 # One leader among instances.
 
 
