@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import sys
 from contextlib import closing
@@ -123,7 +124,8 @@ async def migrate_sqlite_to_postgres(path: Path, url: str) -> list[tuple[str, in
         pass
     conn = await asyncpg.connect(url)
     try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as src:
+        # Read-only: the copy never changes the source (as_uri escapes ? and # in the path).
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as src:
             return await _copy(src, conn)
     finally:
         await conn.close()
@@ -133,8 +135,6 @@ def main(
     source: str, target: str | None, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """Run `migrate-db`: print what was copied, or one line saying why not; return the exit code."""
-    import asyncio
-
     try:
         if not target or not target.startswith(DATABASE_URL_SCHEMES):
             raise MigrationRefused("--to (or BOT_DATABASE_URL) must be a postgresql:// URL")

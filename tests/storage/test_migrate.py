@@ -138,7 +138,7 @@ async def test_migrate_db_explains_bad_arguments_in_one_line(tmp_path: Path, pg_
 
 
 async def test_an_older_sqlite_file_is_upgraded_then_copied(tmp_path: Path, pg_url: str) -> None:
-    path = tmp_path / "old.sqlite3"
+    path = tmp_path / "odd #1?" / "old.sqlite3"  # characters that mean something in a URI
     async with await SqliteStore.open(path, migrations=MIGRATIONS[:1]) as old:
         await old.save(full_state(7), [record(7, 1.0)])
     copied = dict(await migrate_sqlite_to_postgres(path, pg_url))
