@@ -1,6 +1,6 @@
-"""A throwaway PostgreSQL server for tests: initdb, pg_ctl on a free port, a database per test.
+"""A throwaway PostgreSQL server for tests: initdb, pg_ctl on a free port, a schema per test.
 
-Import the fixtures into a conftest.py (`from tests.support.postgres import pg_server, pg_url`).
+tests/conftest.py registers the fixtures `pg_server` (one server per session) and `pg_url`.
 Without PostgreSQL's binaries (Debian: `apt-get install postgresql`; .ci/run installs it) the
 tests that use them are skipped with the reason.
 """
@@ -88,57 +88,45 @@ def _as_service_user(argv: list[str]) -> list[str]:
     return ["su", SERVICE_USER, "-s", "/bin/sh", "-c", subprocess.list2cmdline(argv)]
 
 
-def start_server(bin_dir: Path) -> PgServer:
+def _run(argv: list[str], what: str, log: Path | None = None) -> None:
+    done = subprocess.run(_as_service_user(argv), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
+        raise RuntimeError(f"{what} failed ({done.returncode}): {done.stderr[-2000:]}{tail}")
+
+
+def start_server(bin_dir: Path, attempts: int = 3) -> PgServer:
     """Initialise a cluster in a fresh temporary folder and start it on 127.0.0.1 only."""
     # Not under pytest's tmp_path: its parents are private to root, and the server runs as
     # the postgres user, which must reach its data and socket folders.
     root = Path(tempfile.mkdtemp(prefix="bot-pg-"))
-    data, sockets = root / "data", root / "sockets"
-    data.mkdir()
-    sockets.mkdir()
-    if os.geteuid() == 0:
-        for path in (root, data, sockets):
-            shutil.chown(path, SERVICE_USER, SERVICE_USER)
-    subprocess.run(
-        _as_service_user(
-            [
-                str(bin_dir / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                SERVICE_USER,
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--locale=C",
-                "--no-sync",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    port = free_port()
-    options = (
-        f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off"
-        " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-    )
-    subprocess.run(
-        _as_service_user(
-            [
-                str(bin_dir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(root / "server.log"),
-                "-o",
-                options,
-                "-w",
-                "start",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    return PgServer(port, root, bin_dir)
+    data, sockets, log = root / "data", root / "sockets", root / "server.log"
+    try:
+        data.mkdir()
+        sockets.mkdir()
+        if os.geteuid() == 0:
+            for path in (root, data, sockets):
+                shutil.chown(path, SERVICE_USER, SERVICE_USER)
+        initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", SERVICE_USER]
+        _run([*initdb, "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"], "initdb")
+        failure = RuntimeError("pg_ctl start: not tried")
+        for _ in range(attempts):
+            port = free_port()  # free when asked; another process may take it before us
+            options = (
+                f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off"
+                " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            )
+            pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options]
+            try:
+                _run([*pg_ctl, "-w", "start"], "pg_ctl start", log)
+            except RuntimeError as exc:
+                failure = exc
+                continue
+            return PgServer(port, root, bin_dir)
+        raise failure
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
 
 
 def stop_server(bin_dir: Path, server: PgServer) -> None:
