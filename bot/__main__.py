@@ -1,4 +1,4 @@
-"""Command line: `python -m bot check | match | run | chat | stats | unmatched`."""
+"""Command line: `python -m bot check | match | run | chat | stats | unmatched | migrate-db`."""
 
 from __future__ import annotations
 
@@ -71,6 +71,17 @@ def _parser() -> argparse.ArgumentParser:
     unmatched.add_argument("--days", type=int, default=None, help="only the last N days")
     unmatched.add_argument("--limit", type=int, default=30, help="how many (default: 30)")
     unmatched.add_argument("--json", action="store_true", help="print JSON Lines")
+    migrate = sub.add_parser(
+        "migrate-db", help="copy a SQLite database into an empty PostgreSQL database"
+    )
+    migrate.add_argument("--from", dest="source", required=True, metavar="sqlite:PATH")
+    migrate.add_argument(
+        "--to",
+        dest="target",
+        default=None,
+        metavar="postgresql://…",
+        help="(default: $BOT_DATABASE_URL)",
+    )
     return parser
 
 
@@ -213,6 +224,14 @@ def cmd_unmatched(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_migrate_db(args: argparse.Namespace, settings: Settings) -> int:
+    """Copy every table of a SQLite database into an empty PostgreSQL database."""
+    from bot.storage.migrate import main as migrate
+
+    # --to defaults to BOT_DATABASE_URL, which keeps the password out of `ps`.
+    return migrate(args.source, args.target or settings.database_url)
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the Telegram bot until SIGINT or SIGTERM; exit 0 on a clean stop."""
     from bot.app import run_bot
@@ -276,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "chat": cmd_chat,
         "stats": cmd_stats,
         "unmatched": cmd_unmatched,
+        "migrate-db": cmd_migrate_db,
     }[args.command]
     try:
         return command(args, settings)
