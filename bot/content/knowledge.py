@@ -141,11 +141,21 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class Topic:
-    """A piece of general advice from the article (prevention tips, plans, …)."""
+    """A piece of general advice from the article (prevention tips, plans, …).
+
+    A topic with `patterns` is a question people ask: the matcher recognises it like an entry.
+    """
 
     id: str
     title: Localized
     items: LocalizedList
+    patterns: LocalizedList = field(default_factory=LocalizedList)
+
+    def all_patterns(self, lang: str) -> tuple[str, ...]:
+        """Return every text that should match this topic in one language (none: not asked)."""
+        if not self.patterns:
+            return ()
+        return tuple(dict.fromkeys((self.title[lang], *self.patterns[lang])))
 
 
 @dataclass(frozen=True, slots=True)
@@ -548,7 +558,9 @@ def _read_entries(
     return entries
 
 
-def _read_info(r: _Reader, doc: _Map) -> tuple[dict[str, Localized], dict[str, Topic]]:
+def _read_info(
+    r: _Reader, doc: _Map, topic_lines: dict[str, int]
+) -> tuple[dict[str, Localized], dict[str, Topic]]:
     links: dict[str, Localized] = {}
     raw_links = r.mapping(doc.get("links"), "links", doc.line)
     if raw_links is not None:
@@ -565,13 +577,15 @@ def _read_info(r: _Reader, doc: _Map) -> tuple[dict[str, Localized], dict[str, T
         if data is None:
             continue
         tid = r.ident(data, "topic")
-        r.unknown_keys(data, {"id", "title", "items"}, f"topic {tid}")
+        r.unknown_keys(data, {"id", "title", "items", "patterns"}, f"topic {tid}")
         title = r.text(data, "title", f"topic {tid}")
         items = r.text_list(data, "items", f"topic {tid}", required=True)
+        patterns = r.text_list(data, "patterns", f"topic {tid}")
         if tid in topics:
             r.problem(data.line, f"duplicate topic id {tid!r}")
         elif tid and title and items.ja and items.en:
-            topics[tid] = Topic(tid, title, items)
+            topics[tid] = Topic(tid, title, items, patterns)
+            topic_lines[tid] = data.line
     return links, topics
 
 
@@ -607,7 +621,11 @@ def load_knowledge(directory: Path) -> Knowledge:
 
     ir = _Reader(directory / "info.yaml", problems)
     ir.unknown_keys(docs["info"], {"links", "topics"}, "info.yaml")
-    links, topics = _read_info(ir, docs["info"])
+    topic_lines: dict[str, int] = {}
+    links, topics = _read_info(ir, docs["info"], topic_lines)
+    # A topic people ask about is matched like an entry, so their ids share one namespace.
+    for tid in sorted(set(entries) & {t.id for t in topics.values() if t.patterns}):
+        ir.problem(topic_lines[tid], f"topic {tid!r} has patterns and the id of an entry")
 
     if problems:
         raise KnowledgeError(problems)

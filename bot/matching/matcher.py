@@ -93,12 +93,22 @@ class Alternative:
 
 @dataclass(frozen=True, slots=True)
 class MatchResult:
-    """The entry a text is about (or None when unsure), its score and the runners-up."""
+    """The entry a text is about (or None when unsure), its score and the runners-up.
+
+    A question about a topic of knowledge/info.yaml (prices, contacting Apple…) sets `topic`
+    instead of `entry`; alternatives name entries and topics alike.
+    """
 
     query: str
     entry: str | None
     score: float
     alternatives: tuple[Alternative, ...] = ()
+    topic: str | None = None
+
+    @property
+    def found(self) -> str | None:
+        """Return the entry or topic recognised, or None."""
+        return self.entry if self.entry is not None else self.topic
 
 
 class Matcher:
@@ -108,17 +118,16 @@ class Matcher:
         self._normalize = normalizer if normalizer is not None else default_normalizer()
         entry_ids: list[str] = []
         groups: list[list[str]] = []
-        for entry in knowledge.entries.values():
-            texts = dict.fromkeys(
-                self._normalize(text) for lang in LANGS for text in entry.all_patterns(lang)
-            )
+        for item_id, raw in matchable(knowledge):
+            texts = dict.fromkeys(self._normalize(text) for text in raw)
             texts.pop("", None)
             if texts:
-                entry_ids.append(entry.id)
+                entry_ids.append(item_id)
                 groups.append(list(texts))
         if not groups:
             raise ValueError("the knowledge base has no patterns to match against")
         self.entry_ids: tuple[str, ...] = tuple(entry_ids)
+        self._topic_ids = frozenset(entry_ids) - set(knowledge.entries)
         patterns = [p for group in groups for p in group]
         self._patterns = _Patterns(
             texts=np.array(patterns, dtype=object),
@@ -292,7 +301,7 @@ class Matcher:
         best = float(row[order[0]])
         runner_up = float(row[order[1]]) if len(order) > 1 else 0.0
         sure = length >= MIN_QUERY_LEN and best >= THRESHOLD and best - runner_up >= MARGIN
-        entry = self.entry_ids[order[0]] if sure else None
+        found = self.entry_ids[order[0]] if sure else None
         # order is best first: stop at the floor or once there are enough, not at the last entry.
         above_floor = itertools.takewhile(lambda i: row[i] >= ALTERNATIVE_FLOOR, order)
         alternatives = tuple(
@@ -300,12 +309,14 @@ class Matcher:
                 (
                     Alternative(self.entry_ids[i], round(float(row[i]), 1))
                     for i in above_floor
-                    if self.entry_ids[i] != entry
+                    if self.entry_ids[i] != found
                 ),
                 MAX_ALTERNATIVES,
             )
         )
-        return MatchResult(text, entry, round(best, 1), alternatives)
+        if found in self._topic_ids:
+            return MatchResult(text, None, round(best, 1), alternatives, topic=found)
+        return MatchResult(text, found, round(best, 1), alternatives)
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +368,13 @@ def _best_of(
     per_entry = np.maximum.reduceat(matrix, column_starts, axis=1)
     result: FloatArray = np.maximum.reduceat(per_entry, row_starts, axis=0)
     return result
+
+
+def matchable(knowledge: Knowledge) -> list[tuple[str, tuple[str, ...]]]:
+    """Return every entry and every asked-about topic with its texts, entries first."""
+    items = [*knowledge.entries.values(), *knowledge.topics.values()]
+    found = [(item.id, tuple(t for lang in LANGS for t in item.all_patterns(lang))) for item in items]
+    return [(item_id, texts) for item_id, texts in found if texts]
 
 
 def detect_device(text: str) -> Device | None:
