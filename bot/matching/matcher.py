@@ -15,7 +15,7 @@ from rapidfuzz.distance import LCSseq
 from bot.content.knowledge import LANGS, Device, Entry, Knowledge, Topic
 from bot.matching.normalize import Normalizer, default_normalizer
 from bot.matching.prefilter import BigramIndex
-from bot.matching.semantic import Encoder, SemanticIndex, default_encoder
+from bot.matching.semantic import Encoder, SemanticIndex, default_encoder, shipped_vectors
 
 
 class Scorer(StrEnum):
@@ -199,6 +199,7 @@ class Matcher:
                 encoder if encoder is not None else default_encoder(),
                 [t for group in raw_groups for t in group],
                 np.cumsum([0, *raw_sizes[:-1]], dtype=np.intp),
+                shipped_vectors(),
             )
 
     @classmethod
@@ -211,10 +212,12 @@ class Matcher:
         return self._normalize(text[:MAX_INPUT_CHARS])
 
     def embed(self, texts: Sequence[str]) -> FloatArray | None:
-        """Return the texts' sentence vectors for match(…, embeddings=…); None without encoder.
+        """Return the texts' sentence vectors (None without an encoder), kept for their match.
 
-        This is the dear part of matching (a few ms of CPU per text): a caller on an event loop
-        may run it in a worker thread and then match with the vectors, which costs little.
+        This is the dear part of matching (a few ms of CPU per text, mostly holding the GIL):
+        a caller on an event loop runs `await asyncio.to_thread(matcher.embed, [text])` and
+        then matches on the loop: `match(text)` finds the vector instead of computing it (or
+        pass it: `match(text, embedding=vectors[0])`).
         """
         return None if self._semantic is None else self._semantic.embed(texts)
 
@@ -246,7 +249,7 @@ class Matcher:
         """Score with this matcher's scorer: lexical, semantic, or the blend of both."""
         if self._semantic is None:
             return self._scores(normalized)
-        vectors = self._semantic.embed(texts) if embeddings is None else embeddings
+        vectors = self._semantic.vectors(texts) if embeddings is None else embeddings
         cosines = self._semantic.similarity(vectors)
         semantic = 100 * (cosines - SEMANTIC_ZERO) / (1 - SEMANTIC_ZERO)
         context = np.array([self._normalize.has_context(t) for t in normalized], dtype=bool)
