@@ -4,8 +4,9 @@
 
 Prints, per scorer, the rule that recognises the most tuning positives directly, less WRONG_COST
 times the confidently wrong ones (a wrong walk costs more than a question), while rejecting at
-least MIN_REJECTED of the negatives (ties: the higher threshold), and the floor that puts the right entry among the choices most often while offering
-choices for at most MAX_NEGATIVES_ASKED of the negatives. The held-out split is never read here.
+least MIN_REJECTED of the negatives (ties: the higher threshold), and the floor that puts the
+right entry among the choices most often while offering choices for at most MAX_NEGATIVES_ASKED
+of the negatives. The held-out split is never read here.
 Copy the result into CALIBRATIONS (bot/matching/matcher.py).
 """
 
@@ -19,10 +20,12 @@ from benchmarks.common import ROOT
 from bot.app import load_content
 from bot.matching.matcher import MAX_ALTERNATIVES, MIN_QUERY_LEN, Matcher, Scorer
 
-MIN_REJECTED = 0.975
+# Every tuning negative: the goal is 97% on the held-out split, and 108 negatives tuned on
+# give an optimistic estimate.
+MIN_REJECTED = 1.0
 WRONG_COST = 3.0
 MAX_NEGATIVES_ASKED = 0.35
-THRESHOLDS = np.arange(40.0, 90.5, 1.0)
+THRESHOLDS = np.arange(40.0, 90.5, 0.5)
 MARGINS = np.arange(1.0, 10.5, 1.0)
 FLOORS = np.arange(20.0, 75.0, 2.5)
 

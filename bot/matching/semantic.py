@@ -20,6 +20,7 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+import yaml
 
 FloatArray = npt.NDArray[np.float32]
 logger = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ MAX_ENCODED_CHARS = 300
 RECENT_VECTORS = 256
 # Every pattern's vector, written by `python -m bot.matching.semantic` (see VectorFile).
 VECTOR_FILE = Path(__file__).with_name("pattern_vectors.npz")
+# Examples of what the bot is not for (other devices' problems, other services, chatter).
+UNRELATED_FILE = Path(__file__).with_name("unrelated.yaml")
 
 
 class Encoder(Protocol):
@@ -89,9 +92,12 @@ class SemanticIndex:
         patterns: Sequence[str],
         group_starts: npt.NDArray[np.intp],
         known: VectorFile | None = None,
+        unrelated: Sequence[str] = (),
     ) -> None:
         self.encoder = encoder
-        self._vectors = (known or VectorFile.empty()).vectors(encoder, patterns)
+        known = known or VectorFile.empty()
+        self._vectors = known.vectors(encoder, patterns)
+        self._unrelated = known.vectors(encoder, unrelated)
         self._group_starts = group_starts
         self._recent: OrderedDict[str, FloatArray] = OrderedDict()
         self._lock = threading.Lock()
@@ -122,6 +128,13 @@ class SemanticIndex:
         """Return each vector's best cosine per entry (rows: vectors, columns: entries)."""
         cosines = vectors @ self._vectors.T
         result: FloatArray = np.maximum.reduceat(cosines, self._group_starts, axis=1)
+        return result
+
+    def unrelated(self, vectors: FloatArray) -> FloatArray:
+        """Return each vector's best cosine with the unrelated examples (-1 without any)."""
+        if not len(self._unrelated):
+            return np.full(len(vectors), -1.0, dtype=np.float32)
+        result: FloatArray = (vectors @ self._unrelated.T).max(axis=1)
         return result
 
 
@@ -190,6 +203,13 @@ def _complete(found: list[FloatArray | None], texts: Sequence[str], encoder: Enc
 
 
 @functools.cache
+def unrelated_examples() -> tuple[str, ...]:
+    """Return the examples of messages the bot is not for (UNRELATED_FILE)."""
+    loaded = yaml.safe_load(UNRELATED_FILE.read_text(encoding="utf-8"))
+    return tuple(str(text) for text in loaded)
+
+
+@functools.cache
 def shipped_vectors() -> VectorFile:
     """Return the vectors shipped beside this module (read once per process)."""
     return VectorFile.read(VECTOR_FILE)
@@ -203,6 +223,7 @@ def main() -> int:
 
     knowledge = load_knowledge(PROJECT_ROOT / "knowledge")
     texts = [t for _, patterns in matchable(knowledge) for t in patterns]
+    texts += unrelated_examples()
     VectorFile.write(VECTOR_FILE, default_encoder(), texts)
     print(f"{VECTOR_FILE}: {len(set(map(prepare, texts)))} pattern vectors")
     return 0

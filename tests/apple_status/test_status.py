@@ -508,8 +508,6 @@ def engine() -> Engine:
     return build_engine(ROOT / "knowledge", ROOT / "locales")
 
 
-
-
 def first_step(
     engine: Engine, text: str, status: StatusReport | None, ctx: Context = EN
 ) -> tuple[UserState, Reply]:

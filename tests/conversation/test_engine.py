@@ -23,9 +23,6 @@ def engine() -> Engine:
     return build_engine(ROOT / "knowledge", ROOT / "locales")
 
 
-
-
-
 def tap(engine: Engine, state: UserState, reply: Reply, text: str, ctx: Context = EN) -> Result:
     return engine.handle(state, Tap(button(reply, text), message_id=7), ctx)
 

@@ -59,8 +59,6 @@ def edited_engine(tmp_path: Path, *, fix: str | None = None, entry: str | None =
     return build_engine(knowledge, ROOT / "locales")
 
 
-
-
 def walk_at(engine: Engine, user: int, position: int, device: Device = Device.IPHONE) -> Result:
     """Start a walk of ENTRY and step to `position`."""
     result = engine.handle(UserState(user, device=device), Command("start", ENTRY), EN)

@@ -38,7 +38,6 @@ def engine() -> Engine:
     return build_engine(ROOT / "knowledge", ROOT / "locales")
 
 
-
 def stages(knowledge: Knowledge, path: tuple[str, ...]) -> list[str]:
     return [knowledge.fixes[f].stage for f in path]
 

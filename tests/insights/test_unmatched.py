@@ -49,7 +49,6 @@ def kept(result: Result) -> list[UnmatchedQuery]:
     return [e.query for e in result.effects if isinstance(e, RecordUnmatched)]
 
 
-
 def test_normalize_question_folds_width_case_spaces_and_cuts() -> None:
     assert normalize_question("  ＩＣＬＯＵＤ   won't\n\tSYNC ") == "icloud won't sync"
     assert len(normalize_question("あ" * 500)) == MAX_CHARS

@@ -142,8 +142,10 @@ class PerUserProcessor(BaseUpdateProcessor):
 
 
 def _has_picture(update: object) -> bool:
-    return isinstance(update, Update) and update.message is not None and (
-        _picture_of(update.message) is not None
+    return (
+        isinstance(update, Update)
+        and update.message is not None
+        and (_picture_of(update.message) is not None)
     )
 
 
