@@ -33,9 +33,15 @@ SPLIT_MODE = SplitMode.C
 # the spelling pairs of tests/matching/test_normalize.py, lemma readings for verbs, adjectives
 # and auxiliaries parted 9 pairs (surface readings: 1), for about as many labelled queries won
 # as lost; inflections differ in a kana or two, which the character scorers absorb. The one
-# inflection folded is the spoken contraction of ら/る into ん (つながんない, わかんない).
+# inflections folded are the spoken contraction of ら/る into ん (つながんない, わかんない) and
+# the Kansai negation へん (つながらへん).
 _VERB = "動詞"
 _CONTRACTED = "ン"
+# Kansai negation: つながらへん is つながらない. Only as an auxiliary after a verb (the analyser
+# tags it so), never the noun へん (変).
+_AUXILIARY = "助動詞"
+_DIALECT_NEGATION = frozenset({"ヘン", "ヒン"})
+_NEGATION = "ナイ"
 # Symbols have placeholder readings (キゴウ for a space): they keep their surface.
 _AS_WRITTEN = frozenset({"補助記号", "記号", "空白"})
 # Distinct Japanese runs remembered with their reading: patterns, context words and the usual
@@ -75,6 +81,8 @@ def _word_reading(morpheme: Morpheme) -> str:
     if pos in _AS_WRITTEN or morpheme.is_oov():
         return surface
     reading = str(morpheme.reading_form())
+    if pos == _AUXILIARY and reading in _DIALECT_NEGATION:
+        return _NEGATION
     if pos == _VERB and reading.endswith(_CONTRACTED):
         lemma = str(morpheme.normalized_form_morpheme().reading_form())
         if lemma.endswith("ル"):
