@@ -13,19 +13,17 @@ from typing import Any
 
 from bot.content.knowledge import Device, line_of, load_yaml
 from bot.errors import KnowledgeError, Problem
-from bot.matching.japanese import JAPANESE_CHARS, JapaneseReader, default_reader
+from bot.matching.japanese import JAPANESE_CHARS, JapaneseReader, default_reader, to_hiragana
 from bot.matching.romaji import RomajiReader
 
 SPELLINGS_PATH = Path(__file__).resolve().parents[2] / "knowledge" / "spellings.yaml"
 
-_JAPANESE = JAPANESE_CHARS
-_KATAKANA_TO_HIRAGANA = {code: code - 0x60 for code in range(0x30A1, 0x30F7)}
 # Apostrophes join ("can't" is typed "cant"); other punctuation, brackets, symbols, emoji and
 # runs of whitespace all become one space.
 _APOSTROPHES = str.maketrans("", "", "'’‘`")
 _NON_WORD = re.compile(r"[\W_]+")
 # Japanese has no word spaces, so a space next to it is noise ("iCloud に 接続" = "iCloudに接続").
-_SPACE_NEAR_JAPANESE = re.compile(f" (?=[{_JAPANESE}])|(?<=[{_JAPANESE}]) ")
+_SPACE_NEAR_JAPANESE = re.compile(f" (?=[{JAPANESE_CHARS}])|(?<=[{JAPANESE_CHARS}]) ")
 _SPACES = re.compile(" {2,}")
 _ASCII_ALNUM = re.compile("[a-z0-9]")
 _NEVER = re.compile("(?!)")
@@ -36,7 +34,7 @@ _CONTEXT_KINDS = ("strong", "foreign")
 
 def fold(text: str) -> str:
     """Unify width, case, kana and punctuation of a text, without the spelling table."""
-    text = unicodedata.normalize("NFKC", text).casefold().translate(_KATAKANA_TO_HIRAGANA)
+    text = to_hiragana(unicodedata.normalize("NFKC", text).casefold())
     return _respace(_NON_WORD.sub(" ", text.translate(_APOSTROPHES)))
 
 
