@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -13,9 +14,10 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import LCSseq
 
 from bot.content.knowledge import LANGS, Device, Entry, Knowledge, Topic
-from bot.matching.normalize import Normalizer, default_normalizer
+from bot.matching.normalize import Normalizer, default_normalizer, fold
 from bot.matching.prefilter import BigramIndex
 from bot.matching.semantic import (
+    MAX_ENCODED_CHARS,
     Encoder,
     SemanticIndex,
     default_encoder,
@@ -51,17 +53,17 @@ class Calibration:
 # UNRELATED_PENALTY and LEXICAL_ALONE_OFFSET were chosen the same way, by a grid over the tuning
 # split.
 CALIBRATIONS: dict[Scorer, Calibration] = {
-    Scorer.LEXICAL: Calibration(threshold=70.0, margin=5.0, floor=50.0),
-    Scorer.SEMANTIC: Calibration(threshold=44.5, margin=5.0, floor=20.0),
-    Scorer.BLEND: Calibration(threshold=49.0, margin=5.0, floor=30.0),
+    Scorer.LEXICAL: Calibration(threshold=71.0, margin=7.0, floor=50.0),
+    Scorer.SEMANTIC: Calibration(threshold=44.5, margin=6.0, floor=20.0),
+    Scorer.BLEND: Calibration(threshold=53.0, margin=4.0, floor=35.0),
 }
 # The blend: BLEND_LEXICAL x the lexical score + (1 - BLEND_LEXICAL) x the semantic score, both
 # 0-100. The semantic score is the cosine rescaled so that SEMANTIC_ZERO (what unrelated
 # sentences reach) is 0 and 1 is 100, minus SEMANTIC_NO_CONTEXT_PENALTY for a text with no
 # iCloud/Apple context: the encoder finds "OneDriveが同期されない" as close to "写真が同期
 # されない" as any positive is, and only the missing context tells them apart.
-BLEND_LEXICAL = 0.3
-LEXICAL_ALONE_OFFSET = 22.0
+BLEND_LEXICAL = 0.4
+LEXICAL_ALONE_OFFSET = 18.0
 SEMANTIC_ZERO = 0.3
 SEMANTIC_NO_CONTEXT_PENALTY = 30.0
 # The semantic score of a text closer to an example of bot/matching/unrelated.yaml ("my iPhone
@@ -164,19 +166,28 @@ class Matcher:
         scorer: Scorer = Scorer.BLEND,
         encoder: Encoder | None = None,
     ) -> None:
-        self._normalize = normalizer if normalizer is not None else default_normalizer()
+        base = normalizer if normalizer is not None else default_normalizer()
+        # The words of the English patterns are English, never romaji ("same", "no", "time").
+        items: list[Entry | Topic] = [*knowledge.entries.values(), *knowledge.topics.values()]
+        english = {word for i in items for t in i.all_patterns("en") for word in fold(t).split()}
+        self._normalize = base.with_english(english)
         self.scorer = scorer
         self.calibration = CALIBRATIONS[scorer]
         entry_ids: list[str] = []
         groups: list[list[str]] = []
         raw_groups: list[list[str]] = []
+        group_topics: list[frozenset[str]] = []
         for item_id, raw in matchable(knowledge):
-            texts = dict.fromkeys(self._normalize(text) for text in raw)
+            full = dict.fromkeys(self._normalize(text) for text in raw)
+            full.pop("", None)
+            # Scored without their device words, as user texts are (see _scores).
+            texts = dict.fromkeys(self._normalize.without_devices(t) for t in full)
             texts.pop("", None)
             if texts:
                 entry_ids.append(item_id)
                 groups.append(list(texts))
                 raw_groups.append(list(dict.fromkeys(raw)))
+                group_topics.append(frozenset().union(*map(self._normalize.topics, full)))
         if not groups:
             raise ValueError("the knowledge base has no patterns to match against")
         self.entry_ids: tuple[str, ...] = tuple(entry_ids)
@@ -191,9 +202,7 @@ class Matcher:
         sizes = [len(group) for group in groups]
         self._entry_starts = np.cumsum([0, *sizes[:-1]], dtype=np.intp)
         self._topic_names = self._normalize.topic_names
-        self._entry_topics = self._topic_matrix(
-            [frozenset().union(*map(self._normalize.topics, group)) for group in groups]
-        )
+        self._entry_topics = self._topic_matrix(group_topics)
         longest = int(self._patterns.lengths.max())
         self._window = max(2 * longest, MIN_WINDOW)
         self._stride = self._window - longest
@@ -231,7 +240,9 @@ class Matcher:
         then matches on the loop: `match(text)` finds the vector instead of computing it (or
         pass it: `match(text, embedding=vectors[0])`).
         """
-        return None if self._semantic is None else self._semantic.embed(texts)
+        if self._semantic is None:
+            return None
+        return self._semantic.embed([self._for_encoder(t) for t in texts])
 
     def match(self, text: str, embedding: FloatArray | None = None) -> MatchResult:
         """Return the entry a text is about, or None with alternatives when unsure."""
@@ -247,7 +258,7 @@ class Matcher:
         normalized = [self.normalize(t) for t in texts]
         scores = self._combined(texts, normalized, embeddings)
         return [
-            self._decide(text, len(norm.replace(" ", "")), row)
+            self._decide(text, len(self._normalize.without_devices(norm).replace(" ", "")), row)
             for text, norm, row in zip(texts, normalized, scores, strict=True)
         ]
 
@@ -255,13 +266,29 @@ class Matcher:
         """Return each text's score for every entry (rows: texts, columns: entry_ids)."""
         return self._combined(texts, [self.normalize(t) for t in texts], embeddings)
 
+    def _for_encoder(self, text: str) -> str:
+        """Return the text as the encoder should read it: as written, less any device mention.
+
+        "Cannot connect to iCloud on my iPad" must not lean towards the patterns that name a
+        new iPad; the device is read separately (detect_device). The mention is found as the
+        lexical scorer finds it, in lower case.
+        """
+        lowered = " ".join(unicodedata.normalize("NFKC", text[: 2 * MAX_ENCODED_CHARS]).split())
+        lowered = lowered.lower()
+        stripped = self._normalize.without_devices(lowered)
+        return stripped if stripped and stripped != lowered else text
+
     def _combined(
         self, texts: Sequence[str], normalized: list[str], embeddings: FloatArray | None
     ) -> FloatArray:
         """Score with this matcher's scorer: lexical, semantic, or the blend of both."""
+        scoring = [self._normalize.without_devices(n) for n in normalized]
         if self._semantic is None:
-            return self._scores(normalized)
-        vectors = self._semantic.vectors(texts) if embeddings is None else embeddings
+            return self._scores(normalized, scoring)
+        if embeddings is None:
+            vectors = self._semantic.vectors([self._for_encoder(t) for t in texts])
+        else:
+            vectors = embeddings
         cosines = self._semantic.similarity(vectors)
         semantic = 100 * (cosines - SEMANTIC_ZERO) / (1 - SEMANTIC_ZERO)
         context = np.array([self._normalize.has_context(t) for t in normalized], dtype=bool)
@@ -272,7 +299,7 @@ class Matcher:
         # Nothing left after normalising (emoji, punctuation): nothing to mean either.
         semantic[np.array([not t for t in normalized], dtype=bool)] = 0
         if self.scorer is not Scorer.SEMANTIC:
-            lexical = self._scores(normalized)
+            lexical = self._scores(normalized, scoring)
             blend = BLEND_LEXICAL * lexical + (1 - BLEND_LEXICAL) * semantic
             # What the lexical scorer alone is sure of stays sure (a message pasted inside a long
             # text, a hiragana-only error that the encoder reads poorly): its score, moved down
@@ -281,27 +308,36 @@ class Matcher:
         result: FloatArray = np.clip(semantic, 0, 100).astype(np.float32)
         return result
 
-    def _scores(self, normalized: list[str]) -> FloatArray:
+    def _scores(self, normalized: list[str], scoring: list[str]) -> FloatArray:
+        """Score texts: topics and context from the normalised form, similarity from scoring.
+
+        The scoring form lacks the device mentions ("on my ipad", "macbookで"): the device is
+        read separately (detect_device) and must not pull a text towards, or away from, the
+        patterns that happen to name one.
+        """
         if self._prefilter is None:
-            return self._scores_against(normalized, self._patterns, self._entry_starts, None)
+            return self._scores_against(
+                normalized, scoring, self._patterns, self._entry_starts, None
+            )
         # Each text against its own few entries, so that it scores the same in any batch.
         scores = np.zeros((len(normalized), len(self.entry_ids)), dtype=np.float32)
         ends = np.append(self._entry_starts[1:], len(self._patterns.lengths))
-        for row, text in enumerate(normalized):
-            entries = self._prefilter.best_groups(self._windows(text), PREFILTER_ENTRIES)
+        for row, (text, scored) in enumerate(zip(normalized, scoring, strict=True)):
+            entries = self._prefilter.best_groups(self._windows(scored), PREFILTER_ENTRIES)
             sizes = ends[entries] - self._entry_starts[entries]
             starts = np.cumsum([0, *sizes[:-1]], dtype=np.intp)
             # The chosen entries' pattern columns, in order: each run shifted to its entry.
             shift = np.repeat(self._entry_starts[entries] - starts, sizes)
             columns = np.arange(sizes.sum()) + shift
             scores[row, entries] = self._scores_against(
-                [text], self._patterns.subset(columns), starts, entries
+                [text], [scored], self._patterns.subset(columns), starts, entries
             )[0]
         return scores
 
     def _scores_against(
         self,
         normalized: list[str],
+        scoring: list[str],
         patterns: _Patterns,
         entry_starts: npt.NDArray[np.intp],
         entries: npt.NDArray[np.intp] | None,
@@ -309,7 +345,7 @@ class Matcher:
         """Score texts against patterns grouped by entry_starts (entries: which, None: all)."""
         windows: list[str] = []
         owners: list[int] = []
-        for text in normalized:
+        for text in scoring:
             owners.append(len(windows))
             windows.extend(self._windows(text))
         index = _Batch(windows, patterns)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -12,30 +13,28 @@ from typing import Any
 
 from bot.content.knowledge import Device, line_of, load_yaml
 from bot.errors import KnowledgeError, Problem
+from bot.matching.japanese import JAPANESE_CHARS, JapaneseReader, default_reader, to_hiragana
+from bot.matching.romaji import RomajiReader
 
 SPELLINGS_PATH = Path(__file__).resolve().parents[2] / "knowledge" / "spellings.yaml"
 
-# Scripts written without spaces between words: kana (with ー), CJK ideographs and 々.
-_JAPANESE = "\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_KATAKANA_TO_HIRAGANA = {code: code - 0x60 for code in range(0x30A1, 0x30F7)}
-_HIRAGANA = re.compile("[\u3041-\u3096ー]+")
 # Apostrophes join ("can't" is typed "cant"); other punctuation, brackets, symbols, emoji and
 # runs of whitespace all become one space.
 _APOSTROPHES = str.maketrans("", "", "'’‘`")
 _NON_WORD = re.compile(r"[\W_]+")
 # Japanese has no word spaces, so a space next to it is noise ("iCloud に 接続" = "iCloudに接続").
-_SPACE_NEAR_JAPANESE = re.compile(f" (?=[{_JAPANESE}])|(?<=[{_JAPANESE}]) ")
+_SPACE_NEAR_JAPANESE = re.compile(f" (?=[{JAPANESE_CHARS}])|(?<=[{JAPANESE_CHARS}]) ")
 _SPACES = re.compile(" {2,}")
 _ASCII_ALNUM = re.compile("[a-z0-9]")
 _NEVER = re.compile("(?!)")
 _LONG_VOWEL = "ー"
-_SECTIONS = {"spellings", "readings", "context", "topics", "devices"}
+_SECTIONS = {"spellings", "english", "context", "topics", "devices"}
 _CONTEXT_KINDS = ("strong", "foreign")
 
 
 def fold(text: str) -> str:
     """Unify width, case, kana and punctuation of a text, without the spelling table."""
-    text = unicodedata.normalize("NFKC", text).casefold().translate(_KATAKANA_TO_HIRAGANA)
+    text = to_hiragana(unicodedata.normalize("NFKC", text).casefold())
     return _respace(_NON_WORD.sub(" ", text.translate(_APOSTROPHES)))
 
 
@@ -65,20 +64,40 @@ class Spellings:
     foreign: tuple[str, ...] = ()
     topics: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     devices: Mapping[Device, tuple[str, ...]] = field(default_factory=dict)
+    english: tuple[str, ...] = ()
 
 
 class Normalizer:
-    """Normalise texts with one spelling table; the same instance serves both sides."""
+    """Normalise texts with one spelling table; the same instance serves both sides.
 
-    def __init__(self, spellings: Spellings) -> None:
+    The steps, in order: fold (width, case, kana, punctuation); romaji messages to kana; the
+    spelling table on what was typed (あいくらうど -> icloud); Japanese words to their readings
+    (bot/matching/japanese.py); the spelling table again on the readings, so that an inflected
+    variant (つながんない) meets its row (つながらない); ー dropped.
+    """
+
+    def __init__(self, spellings: Spellings, reader: JapaneseReader | None = None) -> None:
+        self._reader = reader if reader is not None else default_reader()
+        self._spellings = spellings
         # A Latin replacement is padded with spaces so it stays a word of its own
         # ("アイクラウドバックアップ" -> "icloud ばっくあっぷ", not "icloudばっくあっぷ" glued to
         # a Latin neighbour); _respace drops the padding again next to Japanese.
         self._replacements = {
-            variant: f" {canonical} " if _ASCII_ALNUM.match(canonical) else canonical
-            for variant, canonical in spellings.replacements.items()
+            variant: _padded(canonical) for variant, canonical in spellings.replacements.items()
         }
         self._replace = _term_pattern(self._replacements)
+        # The same rows in the form the readings step gives them (variant and canonical both
+        # read), for the second pass: つながんない reads つながらない only after the first.
+        read_rows: dict[str, str] = {}
+        for variant, canonical in spellings.replacements.items():
+            key, value = self._read(variant), self._read(canonical)
+            if key and key != value:
+                read_rows.setdefault(key, _padded(value))
+        self._read_replacements = read_rows
+        self._read_replace = _term_pattern(read_rows)
+        latin = [w for row in spellings.replacements.items() for w in row if _is_latin(w)]
+        devices = [w for words in spellings.devices.values() for w in words if _is_latin(w)]
+        self._romaji = RomajiReader(spellings.english, [*latin, *devices])
         # Context and device words go through the whole pipeline so they look like the texts
         # they are searched in (パソコン is "pc" by then).
         self._strong = _term_pattern(self(t) for t in spellings.strong)
@@ -87,10 +106,19 @@ class Normalizer:
             topic: _term_pattern(self(t) for t in terms)
             for topic, terms in spellings.topics.items()
         }
-        self._devices = {
-            device: _term_pattern(self(t) for t in terms)
-            for device, terms in spellings.devices.items()
+        device_words = {
+            device: [self(t) for t in terms] for device, terms in spellings.devices.items()
         }
+        self._devices = {device: _term_pattern(words) for device, words in device_words.items()}
+        self._device_mentions = _device_mention_pattern(
+            w for words in device_words.values() for w in words
+        )
+
+    def with_english(self, words: Iterable[str]) -> Normalizer:
+        """Return a normaliser that also knows these words as English, not romaji."""
+        twin = copy.copy(self)
+        twin._romaji = self._romaji.with_english(words)
+        return twin
 
     @property
     def topic_names(self) -> tuple[str, ...]:
@@ -99,11 +127,21 @@ class Normalizer:
 
     def __call__(self, text: str) -> str:
         """Return the comparable form of a text."""
-        text = fold(text)
-        text = _respace(self._replace.sub(lambda m: self._replacements[m.group()], text))
-        # Dropped after the table so rows can tell メール from 止める; dropping it everywhere
-        # unifies サーバ/サーバー and ルータ/ルーター on both sides.
+        text = self._read(self._spell(self._romaji.to_kana(fold(text))))
+        text = _respace(self._read_replace.sub(lambda m: self._read_replacements[m.group()], text))
+        # Dropped last so rows can tell メール from 止める; dropping it everywhere unifies
+        # サーバ/サーバー and ルータ/ルーター on both sides.
         return text.replace(_LONG_VOWEL, "")
+
+    def normalize(self, text: str) -> str:
+        """Return the comparable form of a text (the same as calling the normaliser)."""
+        return self(text)
+
+    def _spell(self, folded: str) -> str:
+        return _respace(self._replace.sub(lambda m: self._replacements[m.group()], folded))
+
+    def _read(self, text: str) -> str:
+        return _respace(self._reader.reading(text))
 
     def topics(self, normalized: str) -> frozenset[str]:
         """Return the topics a normalised text mentions."""
@@ -120,6 +158,35 @@ class Normalizer:
         normalized = self(text)
         found = [d for d, pattern in self._devices.items() if pattern.search(normalized)]
         return found[0] if len(found) == 1 else None
+
+    def without_devices(self, normalized: str) -> str:
+        """Return a normalised text with its device mentions ("on my ipad", "macで") taken out."""
+        return _respace(self._device_mentions.sub(" ", normalized))
+
+
+def _is_latin(word: str) -> bool:
+    return all(_ASCII_ALNUM.match(c) or c == " " for c in word)
+
+
+def _padded(canonical: str) -> str:
+    return f" {canonical} " if _ASCII_ALNUM.match(canonical) else canonical
+
+
+# A device mention is taken out whole: the preposition and article before it in English ("on my
+# ipad"), its model after it ("iphone 15 pro max", "macbook air"), the particle after it in
+# Japanese ("macbookで", "iphoneの"). What remains is the problem, which then scores like the same
+# problem without a device; the device itself is read by detect_device.
+_LEAD = r"(?:(?:on|with|from|in|using|via|for|through) )?(?:(?:my|the|a|an|our|your|this) )?"
+_MODEL = r"(?: ?(?:[0-9]+|pro|max|plus|mini|air|ultra|studio|touch|se|home|premium))*"
+_PARTICLE = "(?:では|でも|から|で|の|に|が|は|を|と|も)?"
+
+
+def _device_mention_pattern(words: Iterable[str]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(w) for w in sorted(set(words), key=lambda w: (-len(w), w)))
+    if not alternatives:
+        return _NEVER
+    device = f"(?:{alternatives}){_MODEL}"
+    return re.compile(f"(?<![a-z0-9]){_LEAD}{device}(?: {device})*(?![a-z0-9]){_PARTICLE}")
 
 
 def _strings(value: Any) -> list[str] | None:
@@ -169,17 +236,10 @@ def load_spellings(path: Path = SPELLINGS_PATH) -> Spellings:
         for variant in items:
             add(variant, fold(canonical), where, line_of(variants, line_of(spellings, 1)))
 
-    readings = doc.get("readings", {})
-    if not isinstance(readings, dict):
-        problems.append(Problem(file, line_of(doc, 1), "readings: expected a mapping"))
-        readings = {}
-    for word, reading in readings.items():
-        where = f"readings.{word}"
-        folded = fold(reading) if isinstance(reading, str) else ""
-        if not isinstance(word, str) or not _HIRAGANA.fullmatch(folded):
-            problems.append(Problem(file, line_of(readings, 1), f"{where}: expected kana"))
-            continue
-        add(word, folded, where, line_of(readings, 1))
+    english = doc.get("english", [])
+    if english and _strings(english) is None:
+        problems.append(Problem(file, line_of(doc, 1), "english: expected a list of words"))
+        english = []
 
     context = _word_lists(doc, "context", file, problems)
     for kind in context:
@@ -210,6 +270,7 @@ def load_spellings(path: Path = SPELLINGS_PATH) -> Spellings:
         foreign=context.get("foreign", ()),
         topics=topics,
         devices={Device(name): words for name, words in devices.items()},
+        english=tuple(english),
     )
 
 
