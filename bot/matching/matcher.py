@@ -46,12 +46,11 @@ class Calibration:
 # Chosen on the tuning split only (tests/data/queries.yaml) by `python -m
 # benchmarks.calibrate_match`: the most positives recognised directly, less three times the
 # confidently wrong ones, with every negative rejected (more than the goal of 97%: 108 tuning
-# negatives make an optimistic estimate); then the floor that puts
-# the right entry among the choices most often while offering choices to at most 35% of the
-# negatives. The held-out split (queries_holdout.yaml) only measures the result
-# (benchmarks/bench_match.py). BLEND_LEXICAL, SEMANTIC_ZERO, SEMANTIC_NO_CONTEXT_PENALTY,
-# UNRELATED_PENALTY and LEXICAL_ALONE_OFFSET were chosen the same way, by a grid over the tuning
-# split.
+# negatives make an optimistic estimate); then the floor that puts the right entry among the
+# choices most often while offering choices to at most 35% of the negatives. The held-out
+# split (queries_holdout.yaml) only measures the result (benchmarks/bench_match.py).
+# BLEND_LEXICAL, SEMANTIC_ZERO, SEMANTIC_NO_CONTEXT_PENALTY, UNRELATED_PENALTY and
+# LEXICAL_ALONE_OFFSET were chosen the same way, by a grid over the tuning split.
 CALIBRATIONS: dict[Scorer, Calibration] = {
     Scorer.LEXICAL: Calibration(threshold=71.0, margin=7.0, floor=50.0),
     Scorer.SEMANTIC: Calibration(threshold=44.5, margin=6.0, floor=20.0),
