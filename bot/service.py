@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -27,7 +28,7 @@ from bot.channels.base import (
     Turn,
 )
 from bot.conversation.engine import Engine
-from bot.conversation.events import Context, Event, Tap
+from bot.conversation.events import Context, Event, Tap, texts_to_match
 from bot.conversation.replies import (
     Forget,
     RecordUnmatched,
@@ -56,6 +57,26 @@ DAY_SECONDS = 86400.0
 
 Decide = Callable[[Engine, UserState, Context], Result]
 
+# The sentence encoder holds the GIL for most of its few milliseconds per text: one thread of
+# its own keeps the event loop's lag low (~20 ms p99 with 50 pastes at once, against 85-130 ms
+# in the default pool and 110-250 ms on the loop; benchmarks/bench_match.py).
+_encoder: ThreadPoolExecutor | None = None
+
+
+def _encoder_thread() -> ThreadPoolExecutor:
+    global _encoder
+    if _encoder is None:
+        _encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
+    return _encoder
+
+
+async def embed_ahead(engine: Engine, event: Event) -> None:
+    """Embed the texts the engine will match, off the loop; the matcher keeps the vectors."""
+    texts = texts_to_match(event)
+    if texts:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(_encoder_thread(), engine.matcher.embed, texts)
+
 
 @dataclass(slots=True)
 class ConversationService:
@@ -81,6 +102,7 @@ class ConversationService:
 
     async def handle(self, incoming: Incoming) -> None:
         """Handle one event of a user end to end."""
+        await embed_ahead(self.live.engine, incoming.event)
         async with self.locks.hold(incoming.user_id):
             if self.learning is not None:
                 await self.learning.before_turn()

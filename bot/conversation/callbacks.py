@@ -39,6 +39,7 @@ class Action(StrEnum):
     FORGET = "fg"  # confirmed /forget: delete everything stored about the user
     KEEP = "fk"  # cancelled /forget: delete nothing
     CHANGE_DEVICE = "cd"  # ask which device (as /device does); a walk in progress is redrawn
+    TOPIC = "t"  # topic: answer a question about a topic (iCloud+ prices, contacting Apple…)
 
 
 _SHAPES: dict[Action, tuple[str, ...]] = {
@@ -58,6 +59,7 @@ _SHAPES: dict[Action, tuple[str, ...]] = {
     Action.FORGET: (),
     Action.KEEP: (),
     Action.CHANGE_DEVICE: (),
+    Action.TOPIC: ("topic",),
 }
 
 
@@ -70,6 +72,7 @@ class Callback:
     device: Device | None = None
     fix: str | None = None
     lang: str | None = None
+    topic: str | None = None
 
     def encode(self) -> str:
         """Return the callback_data string; raise ValueError if it would exceed 64 bytes."""
@@ -110,7 +113,9 @@ def parse(data: str | None) -> Callback | None:
     lang = values.get("lang")
     if lang is not None and lang not in LANGUAGES:
         return None
-    return Callback(action, values.get("entry"), device, values.get("fix"), lang)
+    return Callback(
+        action, values.get("entry"), device, values.get("fix"), lang, values.get("topic")
+    )
 
 
 def decode(data: str | None, knowledge: Knowledge) -> Callback | None:
@@ -119,6 +124,8 @@ def decode(data: str | None, knowledge: Knowledge) -> Callback | None:
     if cb is None:
         return None
     if cb.entry is not None and cb.entry not in knowledge.entries:
+        return None
+    if cb.topic is not None and cb.topic not in knowledge.topics:
         return None
     if cb.fix is not None:
         if cb.fix not in knowledge.fixes or cb.entry is None or cb.device is None:

@@ -33,7 +33,7 @@ from bot.conversation.events import (
     Text,
     UnreadablePicture,
 )
-from bot.conversation.flows import account, admin, handover, status, unmatched, walk
+from bot.conversation.flows import account, admin, handover, status, topics, unmatched, walk
 from bot.conversation.replies import Button, Keyboard, Reply, Result
 from bot.conversation.state import WRITTEN, Outcome, OutcomeRecord, UserState
 from bot.insights.learning import LearnedOrder
@@ -133,7 +133,9 @@ class Engine:
 
     def wants_status(self, event: Event, result: Result) -> bool:
         """Return True if `result`, decided without `ctx.status`, would use the live status."""
-        return status.wants_status(self, event, result)
+        return status.wants_status(self, event, result) or topics.wants_status(
+            self, event, result
+        )
 
     def status_fixed_reply(self, sub: Subscription) -> Reply:
         """Return the message that tells a subscriber Apple reports their services fixed."""
@@ -224,5 +226,10 @@ def _merge(*tables: Mapping[_K, _V]) -> dict[_K, _V]:
 # answer like an unknown command otherwise.
 COMMANDS: dict[str, CommandHandler] = _merge(account.COMMANDS, handover.COMMANDS, admin.COMMANDS)
 ACTIONS: dict[Action, ActionHandler] = _merge(
-    walk.ACTIONS, account.ACTIONS, handover.ACTIONS, status.ACTIONS, unmatched.ACTIONS
+    walk.ACTIONS,
+    account.ACTIONS,
+    handover.ACTIONS,
+    status.ACTIONS,
+    unmatched.ACTIONS,
+    topics.ACTIONS,
 )

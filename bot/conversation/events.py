@@ -65,6 +65,21 @@ class UnreadablePicture:
 
 Event = Text | Tap | Command | Attachment | Screenshot | UnreadablePicture
 
+MAX_TEXT = 4000  # characters of a user's message the conversation looks at (Telegram: 4096)
+
+
+def texts_to_match(event: Event) -> list[str]:
+    """Return the texts the engine will match for this event, as it will match them."""
+    if isinstance(event, Text):
+        texts = [event.text]
+    elif isinstance(event, Screenshot):
+        texts = [" ".join(event.text.split()), event.caption]
+    elif isinstance(event, UnreadablePicture):
+        texts = [event.caption]
+    else:
+        return []
+    return [t for t in (text.strip()[:MAX_TEXT] for text in texts) if t]
+
 
 @dataclass(frozen=True, slots=True)
 class Context:

@@ -6,9 +6,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.content.languages import LANGUAGES
+from bot.content.locales import Html
 from bot.conversation.callbacks import Action, Callback
 from bot.conversation.events import Context, Tap
-from bot.conversation.flows import handover, walk
+from bot.conversation.flows import handover, topics, walk
 from bot.conversation.replies import Button, Effect, Forget, Keyboard, Reply, Result
 from bot.conversation.state import UserState
 
@@ -23,7 +24,10 @@ def _start(eng: Engine, state: UserState, arg: str, ctx: Context) -> Result:
 
 
 def _help(eng: Engine, state: UserState, arg: str, ctx: Context) -> Result:
-    return eng.say(state, ctx, "help")
+    """How to use the bot, with the questions it can answer as buttons."""
+    lang = eng.lang(state, ctx)
+    text = Html(eng.t(lang, "help") + "\n\n" + eng.t(lang, "help_topics"))
+    return Result(state, (Reply(text, topics.help_buttons(eng, lang)),))
 
 
 def _reset(eng: Engine, state: UserState, arg: str, ctx: Context) -> Result:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from bot.content.knowledge import Device, Entry, EntryKind
 from bot.content.locales import Html, escape
 from bot.conversation.callbacks import Action, Callback, parse
-from bot.conversation.events import Context, Screenshot, Tap
-from bot.conversation.flows import typed, unmatched
+from bot.conversation.events import MAX_TEXT, Context, Screenshot, Tap
+from bot.conversation.flows import topics, typed, unmatched
 from bot.conversation.flows.handover import WORDS, WORDS_LIMIT
 from bot.conversation.render import (
     entry_header,
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from bot.conversation.engine import ActionHandler, Engine
 
 
-MAX_TEXT = 4000  # characters of a user's message we look at (Telegram allows 4096)
 WALK_ACTIONS = frozenset({Action.NEXT, Action.BACK, Action.SOLVED, Action.SHOW})
 
 
@@ -41,6 +40,8 @@ def on_text(eng: Engine, state: UserState, text: str, ctx: Context) -> Result:
     state = state.with_(extra={**state.extra, WORDS: text[:WORDS_LIMIT]})
     state = written_in(eng, state, text)
     result = eng.matcher.match(text)
+    if result.entry is None and result.topic is not None:
+        return topics.show(eng, state, result.topic, ctx, edit=False)
     if result.entry is None and typed.in_walk(state):
         answered = typed.answer(eng, state, text, ctx)
         if answered is not None:
