@@ -30,13 +30,22 @@ FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 
 
-async def keep(store: Store, raw: Sequence[dict[str, object]]) -> list[int]:
-    """Write updates (as received) to the inbox; return the ids not seen before."""
+async def receive(
+    bot: Bot, store: Store, processor: UpdateProcessor, raw: Sequence[dict[str, object]]
+) -> None:
+    """Keep updates (as received) in the inbox, then queue those not seen before.
+
+    When this returns, the updates are durable: tell their sender they arrived (the next
+    getUpdates offset, or a webhook's 200). Raises if the inbox cannot be written.
+    """
     now = time.time()
     items = [
         InboxUpdate(int(str(u["update_id"])), json.dumps(u, ensure_ascii=False), now) for u in raw
     ]
-    return await store.inbox_add(items)
+    fresh = set(await store.inbox_add(items))
+    for item in raw:
+        if int(str(item["update_id"])) in fresh:
+            processor.submit(Update.de_json(item, bot))
 
 
 async def recover(bot: Bot, store: Store, processor: UpdateProcessor) -> int:
@@ -122,12 +131,9 @@ class Poller:
     async def _take(self, raw: list[dict[str, object]]) -> None:
         if not raw:
             return
-        fresh = set(await keep(self._store, raw))
+        await receive(self._bot, self._store, self._processor, raw)
         # Asking for the next offset confirms these to Telegram: only now that they are kept.
         self._offset = max(int(str(u["update_id"])) for u in raw) + 1
-        for item in raw:
-            if int(str(item["update_id"])) in fresh:
-                self._processor.submit(Update.de_json(item, self._bot))
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:

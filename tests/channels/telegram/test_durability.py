@@ -7,18 +7,14 @@ saved with the state and delivered until Telegram takes it or refuses it for goo
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
-import os
 import sqlite3
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.channels.telegram.processor import CONNECTION_POOL_SIZE
 from tests.support.botproc import BotProcess
+from tests.support.disk import fill, small_filesystem
 from tests.support.fakebotapi import FakeBotApi
 
 pytestmark = pytest.mark.slow
@@ -181,41 +177,6 @@ async def test_updates_are_confirmed_only_once_kept(api: FakeBotApi, bot: BotPro
 
 
 # ------------------------------------------------------------------ a database that fails
-
-
-@contextlib.contextmanager
-def small_filesystem(path: Path, size: str = "8m") -> Iterator[Path]:
-    """Mount a tmpfs of `size` at path (root only): a disk that can really fill up."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a small filesystem (a real disk-full fault)")
-    path.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
-
-
-def fill(folder: Path) -> Path:
-    """Write a file until the filesystem is full; return it (delete it to free the space)."""
-    filler = folder / "filler"
-    chunk = b"\0" * 65536
-    with filler.open("wb", buffering=0) as out:
-        try:
-            while True:
-                out.write(chunk)
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
-    with contextlib.suppress(OSError), filler.open("ab", buffering=0) as out:
-        while True:  # the last few bytes
-            out.write(b"\0")
-    return filler
 
 
 async def test_a_full_disk_leaves_the_update_for_later(api: FakeBotApi, tmp_path: Path) -> None:
