@@ -163,7 +163,10 @@ async def run_chat(
     store: Store = await SqliteStore.open(db) if db else MemoryStore()
     try:
         chat = terminal_chat(Services(live, store), out, settings.lang)
-        await chat.run(lines, interactive=lines.isatty())
+        try:
+            await chat.run(lines, interactive=lines.isatty())
+        finally:
+            await chat.service.outbox.close()
     finally:
         await store.close()
     return 0

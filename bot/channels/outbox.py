@@ -50,6 +50,8 @@ class Outbox:
     clock: Callable[[], float] = time.time
     _lanes: dict[int, _Lane] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _delivered: list[int] = field(default_factory=list)  # not yet deleted from the outbox
+    _marker: asyncio.Task[None] | None = None
 
     async def say(self, messages: Sequence[Outgoing]) -> bool:
         """Put messages decided outside a turn in the outbox and deliver them."""
@@ -95,6 +97,9 @@ class Outbox:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._lanes.clear()
+        if self._marker is not None:
+            await self._marker
+        await self._mark_delivered()
 
     def _spawn(self, chat_id: int, lane: _Lane, wait: float) -> None:
         task = asyncio.create_task(self._later(chat_id, lane, wait))
@@ -194,19 +199,31 @@ class Outbox:
         return await self.channel.send(chat_id, reply)
 
     async def _mark(self, done: list[int], anchor: tuple[Anchor, int] | None = None) -> None:
-        """Delete delivered rows (and record a walk's new message id) in one write."""
-        if not done and anchor is None:
-            return
-        try:
-            if anchor is None:
-                await self.store.outbox_done(done)
-            else:
+        """Note delivered rows: deleted by the marker, many at a time (a group commit)."""
+        if anchor is not None:
+            try:
                 # The user's lock: a turn in flight would otherwise save over the new id.
                 async with self.locks.hold(anchor[0].user_id):
                     await self.store.outbox_done(done, anchor)
-        except Exception:  # delivered all the same; the next start may send it again
-            logger.exception("could not mark %d delivered message(s)", len(done))
+            except Exception:  # delivered all the same; the next start may send it again
+                logger.exception("could not mark %d delivered message(s)", len(done))
+            done.clear()
+            return
+        if not done:
+            return
+        self._delivered.extend(done)
         done.clear()
+        if self._marker is None or self._marker.done():
+            self._marker = asyncio.create_task(self._mark_delivered())
+
+    async def _mark_delivered(self) -> None:
+        """Delete the delivered rows noted so far, and those noted meanwhile, until none."""
+        while self._delivered:
+            batch, self._delivered = self._delivered, []
+            try:
+                await self.store.outbox_done(batch)
+            except Exception:  # delivered all the same; the next start may send them again
+                logger.exception("could not mark %d delivered message(s)", len(batch))
 
 
 def _by_chat(rows: Iterable[OutboxRow]) -> dict[int, list[OutboxRow]]:
