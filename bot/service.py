@@ -42,7 +42,7 @@ from bot.conversation.state import UserState
 from bot.insights.learning import WINDOW_DAYS, Tally
 from bot.insights.stats import DAY, StatsReport, build_report, render_report
 from bot.live import LiveEngine
-from bot.storage.base import Store
+from bot.storage.base import Store, is_storage_failure
 from bot.storage.locks import UserLocks
 from bot.storage.queues import Anchor, Kind, Outgoing
 
@@ -106,14 +106,20 @@ class ConversationService:
             rows = await self.store.save(
                 result.state, result.records, outgoing=outgoing, update_id=incoming.update_id
             )
-            await self.outbox.submit(rows)
             turn = Turn(
                 incoming.user_id, incoming.chat_id, engine, result.state, tapped, incoming.source
             )
-            for effect in result.effects:
-                await self.handlers.apply(effect, turn)
-            if self.learning is not None:
-                await self.learning.after_turn(len(result.records))
+            try:
+                await self.outbox.submit(rows)
+                for effect in result.effects:
+                    await self.handlers.apply(effect, turn)
+                if self.learning is not None:
+                    await self.learning.after_turn(len(result.records))
+            except Exception as exc:
+                if not is_storage_failure(exc):
+                    raise
+                # The update is done (committed): handling it again would answer twice.
+                logger.warning("user %s: an effect failed on the database: %s", turn.user_id, exc)
 
     async def from_support(
         self,

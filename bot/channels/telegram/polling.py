@@ -12,7 +12,8 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
@@ -83,7 +84,8 @@ class Poller:
         failures = 0
         try:
             while not stop.is_set():
-                await self._processor.room()
+                if not await _until(self._processor.room(), stopping):
+                    return
                 fetch = asyncio.create_task(self._fetch())
                 await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
                 if not fetch.done():
@@ -134,6 +136,16 @@ class Poller:
         await receive(self._bot, self._store, self._processor, raw)
         # Asking for the next offset confirms these to Telegram: only now that they are kept.
         self._offset = max(int(str(u["update_id"])) for u in raw) + 1
+
+
+async def _until(wait: Coroutine[Any, Any, None], stopping: asyncio.Task[Any]) -> bool:
+    """Wait for `wait` unless stopping ends first; return False if it did."""
+    waiting = asyncio.ensure_future(wait)
+    await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if waiting.done():
+        return True
+    waiting.cancel()
+    return False
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
