@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.content.knowledge import Device, Knowledge
-from bot.errors import ConfigError, KnowledgeError
+from bot.errors import BotError, ConfigError, KnowledgeError, StartupError
 
 if TYPE_CHECKING:
     from bot.insights.learning import LearnedOrder
@@ -215,7 +215,7 @@ def cmd_unmatched(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the Telegram bot until SIGINT or SIGTERM; exit 0 on a clean stop."""
     from bot.app import run_bot
-    from bot.logs import setup_logging
+    from bot.logs import redact, setup_logging
 
     try:
         settings = Settings.from_env()  # the token is needed now
@@ -229,6 +229,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         print("refusing to start: the knowledge base is invalid", file=sys.stderr)
+        return 1
+    except StartupError as exc:  # one line, at every LOG_LEVEL; never the token
+        print(f"error: {redact(str(exc), (settings.token,))}", file=sys.stderr)
         return 1
 
 
@@ -273,7 +276,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "stats": cmd_stats,
         "unmatched": cmd_unmatched,
     }[args.command]
-    return command(args, settings)
+    try:
+        return command(args, settings)
+    except BotError as exc:  # e.g. an unusable database: one line the operator can act on
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -143,3 +143,11 @@ def test_settings_is_the_only_reader_of_the_environment() -> None:
                 if isinstance(target, ast.Attribute) and target.attr == "environ":
                     offenders.append(f"{name}:{node.lineno}: writes os.environ")
     assert offenders == []
+
+
+def test_support_operators() -> None:
+    assert Settings.from_env({}, need_token=False).support_operator_ids is None
+    settings = Settings.from_env({"SUPPORT_OPERATOR_IDS": " 7, 42 ,"}, need_token=False)
+    assert settings.support_operator_ids == {7, 42}
+    with pytest.raises(ConfigError, match="SUPPORT_OPERATOR_IDS must be comma-separated"):
+        Settings.from_env({"SUPPORT_OPERATOR_IDS": "7,@bob"}, need_token=False)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dtm
 import json
+import math
 import re
 import unicodedata
 from collections.abc import Collection, Iterable
@@ -25,7 +26,7 @@ from typing import Any
 from bot.content.knowledge import Device
 from bot.content.languages import LANGUAGES
 from bot.content.locales import Html, Locales, escape
-from bot.content.status_map import ServiceMap
+from bot.content.status_map import ServiceMap, load_service_map
 
 __all__ = [
     "PROBLEM_TYPES",
@@ -41,6 +42,7 @@ __all__ = [
     "Verdict",
     "fold_name",
     "format_time",
+    "load_service_map",
     "parse_feed",
     "relevant",
     "status_html",
@@ -51,6 +53,16 @@ __all__ = [
 STATUS_FIX = "check_apple_status"  # the fix whose step shows the live status
 SUBSCRIPTION_MAX_AGE = 14 * 24 * 3600.0  # then a subscription is dropped without a message
 PROBLEM_TYPES = frozenset({"outage", "issue"})  # what makes an event "the likely cause"
+
+# What one status step shows at most, whatever the feed holds: the step must fit in one
+# Telegram message (4096) beside the fix's own text.
+MAX_SHOWN_INCIDENTS = 3
+MAX_MESSAGE_CHARS = 300  # an event's message (Apple's are one or two sentences)
+MAX_NAME_CHARS = 80  # a service name, status type or published start
+# Start times outside these years are not a time anyone published: shown without a time.
+_EARLIEST = dtm.datetime(2000, 1, 1, tzinfo=dtm.UTC).timestamp()
+_LATEST = dtm.datetime(2100, 1, 1, tzinfo=dtm.UTC).timestamp()
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 
 _JSONP = re.compile(r"^[A-Za-z_$][\w$.]*\s*\((?P<body>.*)\)\s*;?$", re.DOTALL)
 _TYPE_KEYS = ("outage", "issue", "performance", "maintenance")
@@ -139,15 +151,15 @@ def parse_feed(body: bytes | str) -> StatusReport | None:
 def _service(raw: Any) -> ServiceStatus | None:
     if not isinstance(raw, dict):
         return None
-    name = raw.get("serviceName")
-    if not isinstance(name, str) or not name.strip():
+    name = _text(raw.get("serviceName"), MAX_NAME_CHARS)
+    if not name:
         return None
     events = raw.get("events")
     if events is None:
         events = []
     if not isinstance(events, list):
         return None
-    return ServiceStatus(name.strip(), tuple(e for e in map(_event, events) if e is not None))
+    return ServiceStatus(name, tuple(e for e in map(_event, events) if e is not None))
 
 
 def _event(raw: Any) -> StatusEvent | None:
@@ -156,24 +168,46 @@ def _event(raw: Any) -> StatusEvent | None:
     status_type, event_status = raw.get("statusType"), raw.get("eventStatus")
     if not isinstance(status_type, str) or not isinstance(event_status, str):
         return None
-    epoch = raw.get("epochStartDate")
-    started_at = (
-        epoch / 1000 if isinstance(epoch, int | float) and not isinstance(epoch, bool) else None
-    )
     message_id = raw.get("messageId")
     return StatusEvent(
-        status_type=status_type.strip(),
-        event_status=event_status.strip(),
-        message=_text(raw.get("message")),
-        start=_text(raw.get("startDate")),
-        end=_text(raw.get("endDate")) or None,
-        started_at=started_at,
-        message_id=str(message_id) if isinstance(message_id, str | int) else None,
+        status_type=_text(status_type, MAX_NAME_CHARS),
+        event_status=_text(event_status, MAX_NAME_CHARS),
+        message=_text(raw.get("message"), MAX_MESSAGE_CHARS),
+        start=_text(raw.get("startDate"), MAX_NAME_CHARS),
+        end=_text(raw.get("endDate"), MAX_NAME_CHARS) or None,
+        started_at=_seconds(raw.get("epochStartDate")),
+        message_id=_text(str(message_id), MAX_NAME_CHARS) if _is_id(message_id) else None,
     )
 
 
-def _text(value: Any) -> str:
-    return " ".join(value.split()) if isinstance(value, str) else ""
+def _seconds(epoch: Any) -> float | None:
+    """Return epochStartDate (milliseconds) in seconds, or None unless it is a usable time.
+
+    Anything else (NaN, infinities, 1e300, negative, text, null) means "no time": the event
+    is then shown with its published start text, or without a time.
+    """
+    if isinstance(epoch, bool) or not isinstance(epoch, int | float):
+        return None
+    try:
+        seconds = epoch / 1000
+    except OverflowError:  # an integer too large for a float
+        return None
+    return seconds if math.isfinite(seconds) and _EARLIEST <= seconds < _LATEST else None
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) or (
+        isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**30
+    )
+
+
+def _text(value: Any, limit: int) -> str:
+    """Return a feed text on one line, without control characters or lone surrogates, cut."""
+    if not isinstance(value, str):
+        return ""
+    text = " ".join(_CONTROL.sub(" ", value).split())
+    text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates become "?"
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 # --------------------------------------------------------------------------- what matters
@@ -208,7 +242,7 @@ class Relevant:
 
 def relevant(report: StatusReport, names: Iterable[str]) -> Relevant | None:
     """Pick the services called `names` and their ongoing events; None if none is published."""
-    found = report.find(names)
+    found = _first_of_each_name(report.find(names))
     if not found:
         return None  # renamed or missing services: better the static text than a wrong "all ok"
     grouped: dict[tuple[str, ...], tuple[list[str], StatusEvent]] = {}
@@ -227,6 +261,14 @@ def relevant(report: StatusReport, names: Iterable[str]) -> Relevant | None:
                 services.append(service.name)
     incidents = tuple(Incident(tuple(names_), event) for names_, event in grouped.values())
     return Relevant(tuple(s.name for s in found), incidents)
+
+
+def _first_of_each_name(services: Iterable[ServiceStatus]) -> tuple[ServiceStatus, ...]:
+    """Keep the first service of each name: a feed listing one twice shows it once."""
+    seen: dict[str, ServiceStatus] = {}
+    for service in services:
+        seen.setdefault(fold_name(service.name), service)
+    return tuple(seen.values())
 
 
 def still_broken(report: StatusReport, services: Collection[str]) -> bool | None:
@@ -251,12 +293,19 @@ def format_time(epoch: float, lang: str) -> str:
 
 
 def status_html(locales: Locales, lang: str, found: Relevant) -> Html:
-    """Render the live status of the relevant services: all normal, or each ongoing event."""
+    """Render the live status of the relevant services: all normal, or each ongoing event.
+
+    At most MAX_SHOWN_INCIDENTS events are shown, outages and issues first when there are
+    more, so that any feed leaves room for the fix's own text in one message.
+    """
     lines: list[str] = [locales.t(lang, "status.title")]
     if not found.incidents:
         lines.append(locales.t(lang, "status.all_normal", services=", ".join(found.services)))
         return Html("\n".join(lines))
-    for incident in found.incidents:
+    shown = found.incidents
+    if len(shown) > MAX_SHOWN_INCIDENTS:
+        shown = tuple(sorted(shown, key=lambda i: not i.event.problem))[:MAX_SHOWN_INCIDENTS]
+    for incident in shown:
         event = incident.event
         kind = event.status_type.lower()
         label = (
@@ -264,19 +313,13 @@ def status_html(locales: Locales, lang: str, found: Relevant) -> Html:
             if kind in _TYPE_KEYS
             else locales.t(lang, "status.type.other", type=event.status_type)
         )
-        if event.started_at is not None:
-            since = locales.t(lang, "status.since", time=format_time(event.started_at, lang))
-        elif event.start:
-            since = locales.t(lang, "status.since_raw", time=event.start)
-        else:
-            since = Html("")
         lines.append(
             locales.t(
                 lang,
                 "status.event",
                 type=label,
                 services=", ".join(incident.services),
-                since=since,
+                since=_since(locales, lang, event),
             ).rstrip()
         )
         if event.message:
@@ -284,6 +327,18 @@ def status_html(locales: Locales, lang: str, found: Relevant) -> Html:
     if found.problems:
         lines += ["", locales.t(lang, "status.likely_cause")]
     return Html("\n".join(lines))
+
+
+def _since(locales: Locales, lang: str, event: StatusEvent) -> Html:
+    """Render when an event started: its time, else its published start, else nothing."""
+    if event.started_at is not None:
+        try:
+            return locales.t(lang, "status.since", time=format_time(event.started_at, lang))
+        except (OverflowError, OSError, ValueError):  # a platform's narrower time range
+            pass
+    if event.start:
+        return locales.t(lang, "status.since_raw", time=event.start)
+    return Html("")
 
 
 # --------------------------------------------------------------------------- subscriptions

@@ -15,6 +15,9 @@ from typing import Any
 from bot.content.languages import LANGUAGES, Languages
 from bot.content.reader import List, Map, Problems, Reader, line_of
 
+# The codes of the languages table, in its order (for code written before the table).
+LANGS: tuple[str, ...] = LANGUAGES.codes
+
 SOURCES: tuple[str, ...] = ("article", "general")
 """Where a section's steps come from: the source article, or general knowledge beyond it."""
 
@@ -66,6 +69,9 @@ class Localized(Mapping[str, str]):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._texts!r})"
 
+    def __reduce__(self) -> tuple[type[Localized], tuple[dict[str, str]]]:
+        return (type(self), (self._texts,))
+
 
 class LocalizedList(Mapping[str, tuple[str, ...]]):
     """A list of texts per language (the lists may differ in length); empty: none at all.
@@ -107,6 +113,9 @@ class LocalizedList(Mapping[str, tuple[str, ...]]):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._lists!r})"
+
+    def __reduce__(self) -> tuple[type[LocalizedList], tuple[dict[str, tuple[str, ...]]]]:
+        return (type(self), (self._lists,))
 
 
 @dataclass(frozen=True, slots=True)

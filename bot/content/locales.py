@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.content.languages import LANGUAGES, Languages
-from bot.content.reader import Problems, line_of
+from bot.content.locale_params import PARAMS
+from bot.content.markup import html_problems
+from bot.content.reader import Problems, key_line
 
 
 class Html(str):
@@ -50,23 +52,57 @@ def _flatten(data: Any, prefix: str, out: dict[str, tuple[str, int]], line: int)
     if isinstance(data, dict):
         for key, value in data.items():
             full = f"{prefix}.{key}" if prefix else str(key)
-            bad += _flatten(value, full, out, line_of(data, line))
+            bad += _flatten(value, full, out, key_line(data, str(key), line))
     elif isinstance(data, str):
         out[prefix] = (data.strip("\n") if "\n" in data.rstrip("\n") else data.strip(), line)
     else:
+        out[prefix] = ("", line)
         bad.append(prefix)
     return bad
 
 
 def _placeholders(template: str) -> set[str]:
     try:
-        return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
     except ValueError:
         return {"<malformed>"}
 
 
+def rendering_problems(key: str, template: str, params: frozenset[str]) -> list[str]:
+    """Return why a locale string would fail when rendered with these parameters.
+
+    Each placeholder must be a parameter the bot passes for the key (bot.content.locale_params),
+    plain `{name}` without conversion or format; the text, its placeholders filled, must be
+    HTML that Telegram parses.
+    """
+    try:
+        fields = [f for f in string.Formatter().parse(template) if f[1] is not None]
+    except ValueError as exc:
+        return [f"key {key!r}: malformed placeholder ({exc}); write {{{{ and }}}} for braces"]
+    problems: list[str] = []
+    for _, name, spec, conversion in fields:
+        if not name or not name.isidentifier():
+            problems.append(f"key {key!r}: placeholder {{{name}}} must be a name")
+        elif name not in params:
+            given = ", ".join(sorted(params)) or "none"
+            problems.append(
+                f"key {key!r}: placeholder {{{name}}} is not a parameter of this text"
+                f" (it gets: {given})"
+            )
+        elif spec or conversion:
+            problems.append(f"key {key!r}: placeholder {{{name}}} must be plain, without ! or :")
+    if problems:
+        return problems
+    rendered = template.format_map(dict.fromkeys(params, "x")) if params else template
+    return [f"key {key!r}: {problem}" for problem in html_problems(rendered)]
+
+
 def load_locales(directory: Path, languages: Languages = LANGUAGES) -> Locales:
-    """Load and cross-check every locale file; raise KnowledgeError naming file, line and key."""
+    """Load and cross-check every locale file; raise KnowledgeError naming file, line and key.
+
+    Besides the same keys in every language, each string must render: its placeholders are
+    parameters the bot passes (PARAMS) and its HTML is what Telegram accepts.
+    """
     problems = Problems()
     flat: dict[str, dict[str, tuple[str, int]]] = {}
     for code in languages.codes:
@@ -75,8 +111,13 @@ def load_locales(directory: Path, languages: Languages = LANGUAGES) -> Locales:
         if doc is None:
             continue
         strings: dict[str, tuple[str, int]] = {}
-        for key in _flatten(doc, "", strings, 1):
-            problems.add(path, line_of(doc, 1), f"key {key!r}: expected a text")
+        bad = set(_flatten(doc, "", strings, 1))
+        for key, (template, line) in strings.items():
+            if key in bad:
+                problems.add(path, line, f"key {key!r}: expected a text")
+                continue
+            for problem in rendering_problems(key, template, PARAMS.get(key, frozenset())):
+                problems.add(path, line, problem)
         flat[code] = strings
     if len(flat) == len(languages):
         _compare(directory, languages, flat, problems)

@@ -24,7 +24,9 @@ class _Node:
 
 
 class Map(dict[str, Any], _Node):
-    """A loaded YAML mapping (keys as text) that knows its line."""
+    """A loaded YAML mapping (keys as text) that knows its line and the line of each key."""
+
+    key_lines: dict[str, int]
 
 
 class List(list[Any], _Node):
@@ -35,16 +37,17 @@ class _LineLoader(yaml.SafeLoader):
     """A safe loader that remembers where each mapping and list starts, and refuses duplicates."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
+        seen: dict[str, int] = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
-            if key in seen and key != "<<":
+            if str(key) in seen and key != "<<":
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
                 )
-            seen.add(key)
+            seen[str(key)] = key_node.start_mark.line + 1
         mapping = Map({str(k): v for k, v in super().construct_mapping(node, deep=True).items()})
         mapping.line = node.start_mark.line + 1
+        mapping.key_lines = seen
         return mapping
 
     def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> list[Any]:
@@ -64,6 +67,12 @@ _LineLoader.add_constructor(
 def line_of(value: Any, default: int = 0) -> int:
     """Return the line a loaded mapping or list starts on."""
     return getattr(value, "line", default)
+
+
+def key_line(mapping: Any, key: str, default: int = 0) -> int:
+    """Return the line a key of a loaded mapping is on."""
+    lines: dict[str, int] = getattr(mapping, "key_lines", {})
+    return lines.get(key, line_of(mapping, default))
 
 
 class Problems:

@@ -38,6 +38,7 @@ class Action(StrEnum):
     HANDOVER = "ho"  # entry, device: talk to a person about this entry (support group)
     FORGET = "fg"  # confirmed /forget: delete everything stored about the user
     KEEP = "fk"  # cancelled /forget: delete nothing
+    CHANGE_DEVICE = "cd"  # ask which device (as /device does); a walk in progress is redrawn
 
 
 _SHAPES: dict[Action, tuple[str, ...]] = {
@@ -56,6 +57,7 @@ _SHAPES: dict[Action, tuple[str, ...]] = {
     Action.HANDOVER: ("entry", "device"),
     Action.FORGET: (),
     Action.KEEP: (),
+    Action.CHANGE_DEVICE: (),
 }
 
 

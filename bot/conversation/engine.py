@@ -19,6 +19,7 @@ from typing import TypeVar
 from bot.apple_status.report import Subscription
 from bot.channels.limits import TELEGRAM, MessageLimits
 from bot.content.knowledge import Device, Knowledge
+from bot.content.languages import LANGUAGES
 from bot.content.locales import Html, Locales, pick_lang
 from bot.content.status_map import ServiceMap
 from bot.conversation.callbacks import Action, Callback, decode
@@ -34,9 +35,10 @@ from bot.conversation.events import (
 )
 from bot.conversation.flows import account, admin, handover, status, unmatched, walk
 from bot.conversation.replies import Button, Keyboard, Reply, Result
-from bot.conversation.state import Outcome, OutcomeRecord, UserState
+from bot.conversation.state import WRITTEN, Outcome, OutcomeRecord, UserState
 from bot.insights.learning import LearnedOrder
 from bot.insights.learning import path_for as learned_path_for
+from bot.matching.intents import IntentClassifier
 from bot.matching.matcher import Matcher
 
 # The commands shown in the bot's menu; admin-only and handover commands stay out of it.
@@ -62,6 +64,8 @@ class Engine:
     learned: LearnedOrder = field(default_factory=dict)
     # What one message of the channel holds: long relays are cut and long reports split to it.
     limits: MessageLimits = TELEGRAM
+    # What a reply typed during a walk means ("didn't work", 「直りました」); None: not understood.
+    intents: IntentClassifier | None = None
 
     # ----------------------------------------------------------------- routing
 
@@ -104,15 +108,28 @@ class Engine:
 
     def lang(self, state: UserState, ctx: Context) -> str:
         """Return the language to answer this user in."""
-        return pick_lang(state.lang, ctx.language_code)
+        # /lang wins; else the language of what they last wrote; else their Telegram's.
+        return pick_lang(state.lang or state.extra.get(WRITTEN), ctx.language_code)
+
+    def written_language(self, text: str) -> str | None:
+        """Return the language a message is written in, or None when it does not tell."""
+        return LANGUAGES.written(text)
 
     def command_descriptions(self, lang: str) -> list[tuple[str, str]]:
         """Return (command, description) pairs for the bot's menu in one language."""
         return [(name, self.locales.t(lang, f"commands.{name}")) for name in MENU]
 
     def path_for(self, entry_id: str, device: Device) -> tuple[str, ...]:
-        """Return the fixes a new walk goes through: learned order within stages, or authored."""
-        return learned_path_for(self.knowledge, self.learned, entry_id, device)
+        """Return the fixes a new walk goes through: learned order within stages, or authored.
+
+        The authored last fix hands over to someone else (Apple Support, an administrator), so
+        it stays last whatever was learned about the other fixes of its stage.
+        """
+        path = learned_path_for(self.knowledge, self.learned, entry_id, device)
+        authored = self.knowledge.path_for(entry_id, device)
+        if path and path[-1] != authored[-1]:
+            path = (*(f for f in path if f != authored[-1]), authored[-1])
+        return path
 
     def wants_status(self, event: Event, result: Result) -> bool:
         """Return True if `result`, decided without `ctx.status`, would use the live status."""
@@ -177,7 +194,8 @@ class Engine:
     def abandon(self, state: UserState, ctx: Context) -> tuple[OutcomeRecord, ...]:
         """Return the history line of a walk left unfinished (none if there is no such walk)."""
         current = state.walk
-        if current is None or current.done:
+        # At the final step the walk already ended (every fix tried, recorded as exhausted).
+        if current is None or current.done or current.position >= len(current.path) - 1:
             return ()
         return (
             OutcomeRecord(

@@ -31,23 +31,41 @@ def fix_text(
     total: int,
     header: Html | None = None,
     steps: Html | None = None,
+    *,
+    show_stage: bool = True,
+    question: bool = True,
 ) -> Html:
-    """Render one fix for one device: progress, title, why, numbered steps, warnings, notes.
+    """Render one fix for one device: progress, title, why, warnings, numbered steps, notes.
 
-    `steps`, when given, is shown instead of the device's steps (the live Apple status).
+    Warnings come before the steps they warn about. `steps`, when given, is shown instead of
+    the device's steps (the live Apple status). `show_stage=False` leaves out the stage label
+    (a fix moved ahead of its stage); `question=False` leaves out "Did this fix it?" (the last
+    step of a walk, which hands over to someone else).
     """
-    stage = next(s for s in kb.stages if s.id == fix.stage)
+    device_label = locales.t(lang, f"device.{device.value}")
     lines: list[str] = []
     if header:
         lines += [header, ""]
-    lines.append(
-        locales.t(
-            lang, "walk.progress", position=position + 1, total=total, stage=stage.title[lang]
+    if show_stage:
+        stage = next(s for s in kb.stages if s.id == fix.stage)
+        progress = locales.t(
+            lang,
+            "walk.progress",
+            position=position + 1,
+            total=total,
+            stage=stage.title[lang],
+            device=device_label,
         )
-    )
+    else:
+        progress = locales.t(
+            lang, "walk.progress_plain", position=position + 1, total=total, device=device_label
+        )
+    lines.append(progress)
     lines.append(Html(f"<b>{escape(fix.title[lang])}</b>"))
     if fix.why is not None:
         lines.append(Html(f"<i>{escape(fix.why[lang])}</i>"))
+    if fix.warnings:
+        lines += ["", bullet_list(fix.warnings[lang], "⚠️")]
     if steps is not None:
         lines += ["", steps]
     for section in fix.steps[device] if steps is None else ():
@@ -55,12 +73,38 @@ def fix_text(
         if section.heading is not None:
             lines.append(Html(f"<b>{escape(section.heading[lang])}</b>"))
         lines += [f"{n}. {escape(step)}" for n, step in enumerate(section.steps[lang], 1)]
-    if fix.warnings:
-        lines += ["", bullet_list(fix.warnings[lang], "⚠️")]
     if fix.notes:
         lines += ["", bullet_list(fix.notes[lang], "ℹ️")]
-    lines += ["", locales.t(lang, "walk.question")]
+    if question:
+        lines += ["", locales.t(lang, "walk.question")]
     return Html("\n".join(lines))
+
+
+def summary_text(
+    locales: Locales,
+    lang: str,
+    entry: Entry | None,
+    device: Device,
+    tried: tuple[str, ...],
+    entry_id: str,
+) -> Html:
+    """Render what to tell Apple Support or a person: problem, device, fixes tried, copyable."""
+    lines = [
+        locales.t(lang, "walk.summary_problem", entry=entry.title[lang] if entry else entry_id)
+    ]
+    if entry is not None and entry.message is not None:
+        lines.append(locales.t(lang, "walk.summary_message", message=entry.message[lang]))
+    lines.append(
+        locales.t(
+            lang, "walk.summary_device", device=locales.t(lang, f"device_name.{device.value}")
+        )
+    )
+    if tried:
+        lines.append(locales.t(lang, "walk.summary_tried"))
+        lines += [Html(f"- {escape(title)}") for title in tried]
+    else:
+        lines.append(locales.t(lang, "walk.summary_none"))
+    return locales.t(lang, "walk.summary", summary=Html("\n".join(lines)))
 
 
 def entry_header(locales: Locales, lang: str, entry: Entry) -> Html:

@@ -13,7 +13,17 @@ from bot.content.knowledge import Device
 from bot.content.spellings import SPELLINGS_PATH, Spellings, load_spellings
 from bot.content.text import fold, respace
 
-__all__ = ["Normalizer", "default_normalizer", "fold", "normalize"]
+# Spellings and load_spellings live in bot.content.spellings; re-exported for older imports.
+__all__ = [
+    "SPELLINGS_PATH",
+    "Normalizer",
+    "Spellings",
+    "default_normalizer",
+    "detect_device",
+    "fold",
+    "load_spellings",
+    "normalize",
+]
 
 _ASCII_ALNUM = re.compile("[a-z0-9]")
 _NEVER = re.compile("(?!)")

@@ -6,8 +6,8 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, closing, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,6 +19,7 @@ from bot.insights.unmatched import UnmatchedQuery
 from bot.storage.base import (
     USER_FREE_TABLES,
     SchemaVersionError,
+    StorageError,
     Store,
     check_owner,
     queries_of,
@@ -126,8 +127,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         )""",
     ),
 )
-BUSY_TIMEOUT_MS = 5000
+BUSY_TIMEOUT_MS = 5000  # SQLite's own wait for a lock held elsewhere, per attempt
+LOCK_WAIT_SECONDS = 120.0  # then a transaction stops retrying and fails
+# Rewrites a row as it is: a real write, which a read-only file or folder refuses.
+_WRITE_PROBE = (
+    "UPDATE schema_version SET applied_at = applied_at"
+    " WHERE version = (SELECT max(version) FROM schema_version)"
+)
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 HISTORY_PAGE_USERS = 1000  # users whose history lines outcomes_by_user reads per query
+
+
+async def _one_trip(db: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
+    """Run fn(connection, *args) in aiosqlite's thread: one round trip (see _save_turn)."""
+    # aiosqlite's own queueing primitive (the same from 0.17 to 0.22): it has no public way
+    # to run several statements in one trip. Called with the store's lock held.
+    result: T = await db._execute(fn, db._conn, *args)  # type: ignore[no-untyped-call]
+    return result
 
 
 def _save_turn(
@@ -178,30 +194,50 @@ class SqliteStore(SqliteQueues, Store):
     concurrent coroutines never interleave on the shared connection.
     """
 
-    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+    def __init__(
+        self, db: aiosqlite.Connection, path: Path, lock_wait: float = LOCK_WAIT_SECONDS
+    ) -> None:
         self._db = db
         self._path = path
         self._lock = asyncio.Lock()
+        self._lock_wait = lock_wait
 
     @classmethod
     async def open(
-        cls, path: str | Path, *, migrations: Sequence[Migration] = MIGRATIONS
+        cls,
+        path: str | Path,
+        *,
+        migrations: Sequence[Migration] = MIGRATIONS,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        lock_wait: float = LOCK_WAIT_SECONDS,
+        require_write: bool = True,
     ) -> SqliteStore:
-        """Open (creating if needed) the database at path and bring its schema up to date."""
+        """Open (creating if needed) the database at path and bring its schema up to date.
+
+        Raises StorageError, with a one-line reason, for a database the bot cannot use: a file
+        that is not SQLite or is damaged, a newer schema, or (with `require_write`) a file or
+        folder it cannot write to, which would otherwise fail every update later.
+        """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: no implicit transactions; each one is an explicit BEGIN/COMMIT.
-        db = await aiosqlite.connect(path, isolation_level=None)
-        store = cls(db, path)
         try:
-            rows = await db.execute_fetchall("PRAGMA journal_mode=WAL")
-            mode = next(iter(rows))[0]
-            if mode != "wal":
-                logger.warning("%s: journal_mode is %s, not wal", path, mode)
-            await db.execute("PRAGMA synchronous=NORMAL")
-            await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            await db.execute("PRAGMA foreign_keys=ON")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # A file SQLite cannot open fails here, plainly: aiosqlite would leave its thread
+            # reporting to an event loop that may be gone by then.
+            await asyncio.to_thread(_can_open, path)
+            # isolation_level=None: no implicit transactions; each is an explicit BEGIN/COMMIT.
+            db = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise _unusable(path, exc) from exc
+        store = cls(db, path, lock_wait)
+        try:
+            await _configure(db, path, busy_timeout_ms)
             await store._migrate(migrations)
+            if require_write:  # a read-only file or folder fails here, not on every update
+                async with store._transaction() as writable:
+                    await writable.execute(_WRITE_PROBE)
+        except sqlite3.Error as exc:
+            await store.close()
+            raise _unusable(path, exc) from exc
         except BaseException:
             await store.close()
             raise
@@ -234,10 +270,12 @@ class SqliteStore(SqliteQueues, Store):
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
+            # IMMEDIATE takes the write lock up front, so a second process makes us wait
+            # (busy_timeout, then retries) instead of failing halfway through.
+            await _retry_busy(
+                lambda: self._db.execute("BEGIN IMMEDIATE"), self._lock_wait, self._path
+            )
             try:
-                # IMMEDIATE takes the write lock up front, so a second process makes us wait
-                # (busy_timeout) instead of failing halfway through.
-                await self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
                 await self._db.execute("COMMIT")
             except BaseException:
@@ -248,17 +286,12 @@ class SqliteStore(SqliteQueues, Store):
                     await self._db.execute("ROLLBACK")
                 raise
 
-    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run fn(connection, *args) in aiosqlite's thread: one round trip (see _save_turn)."""
-        # aiosqlite's own queueing primitive (the same from 0.17 to 0.22): it has no public
-        # way to run several statements in one trip. Called with the lock held.
-        db = self._db
-        result: T = await db._execute(fn, db._conn, *args)  # type: ignore[no-untyped-call]
-        return result
-
     async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         async with self._lock:
-            return list(await self._db.execute_fetchall(sql, params))
+            rows = await _retry_busy(
+                lambda: self._db.execute_fetchall(sql, params), self._lock_wait, self._path
+            )
+            return list(rows)
 
     async def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         # Only called with the lock held (inside a transaction).
@@ -290,9 +323,12 @@ class SqliteStore(SqliteQueues, Store):
             (r.user_id, r.entry, r.device.value, r.fix, r.outcome.value, r.at) for r in records
         ]
         now = time.time()
+        user = user_row(state, now)
         async with self._lock:
-            ids = await self._in_thread(
-                _save_turn, user_row(state, now), lines, update_id, blobs, now
+            ids = await _retry_busy(
+                lambda: _one_trip(self._db, _save_turn, user, lines, update_id, blobs, now),
+                self._lock_wait,
+                self._path,
             )
         return [OutboxRow(i, m, now) for i, m in zip(ids, outgoing, strict=True)]
 
@@ -448,3 +484,65 @@ class SqliteStore(SqliteQueues, Store):
         """Close the connection after the queued operations; calling it twice is harmless."""
         async with self._lock:
             await self._db.close()
+
+
+def _can_open(path: Path) -> None:
+    """Open and close the file with sqlite3, raising what SQLite says if it cannot."""
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA schema_version").fetchall()
+
+
+async def _configure(db: aiosqlite.Connection, path: Path, busy_timeout_ms: int) -> None:
+    """Set the connection up: busy timeout, WAL, synchronous=NORMAL, foreign keys."""
+    # The busy timeout first: even switching to WAL waits for another process's lock.
+    await db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    rows = await db.execute_fetchall("PRAGMA journal_mode=WAL")
+    mode = next(iter(rows))[0]
+    if mode != "wal":
+        logger.warning("%s: journal_mode is %s, not wal", path, mode)
+    await db.execute("PRAGMA synchronous=NORMAL")
+    await db.execute("PRAGMA foreign_keys=ON")
+
+
+async def _retry_busy(attempt: Callable[[], Awaitable[T]], lock_wait: float, path: Path) -> T:
+    """Run an attempt again while another process holds the lock, up to `lock_wait` s.
+
+    Each attempt already waits busy_timeout inside SQLite; this outer loop makes a lock held
+    longer (a backup, a long script) a delay instead of a lost update.
+    """
+    deadline = time.monotonic() + lock_wait
+    pause = 0.05
+    while True:
+        try:
+            return await attempt()
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc) or time.monotonic() + pause > deadline:
+                raise
+            logger.warning("%s is locked by another connection; retrying", path)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 1.0)
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    """Tell whether an error only means that another connection holds a lock."""
+    return getattr(exc, "sqlite_errorcode", None) in _BUSY_CODES or "locked" in str(exc)
+
+
+def _unusable(path: Path, exc: BaseException) -> StorageError:
+    """Explain in one line why the database at path cannot be used."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_NOTADB:
+        reason = "is not a SQLite database (damaged, or another kind of file)"
+    elif code == sqlite3.SQLITE_CORRUPT:
+        reason = "is damaged (SQLite: database disk image is malformed); restore a backup"
+    elif code is not None and code & 0xFF == sqlite3.SQLITE_READONLY:
+        reason = "cannot be written: make the file and its folder writable by the bot"
+    elif code is not None and code & 0xFF == sqlite3.SQLITE_CANTOPEN:
+        reason = "cannot be opened: make sure its folder exists and the bot may write there"
+    elif _busy(exc) if isinstance(exc, sqlite3.Error) else False:
+        reason = "stayed locked by another process while opening; try again"
+    elif isinstance(exc, OSError):
+        reason = f"cannot be created: {exc.strerror or exc}"
+    else:
+        reason = f"cannot be used: {exc}"
+    return StorageError(f"database {path} {reason}".replace("\n", " "))

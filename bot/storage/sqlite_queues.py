@@ -15,6 +15,7 @@ import aiosqlite
 from bot.conversation.state import UserState
 from bot.storage.base import anchored, device_column
 from bot.storage.queues import Anchor, InboxUpdate, OutboxRow, Outgoing
+from bot.storage.unicode import valid_unicode
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,8 @@ MARK_DONE = (
 
 def user_row(state: UserState, now: float) -> tuple[int, str | None, str | None, str, float]:
     """Return the parameters of UPSERT_USER."""
-    return (state.user_id, state.lang, device_column(state), state.to_json(), now)
+    # valid_unicode: never fatal, whatever a channel let in.
+    return (state.user_id, state.lang, device_column(state), valid_unicode(state.to_json()), now)
 
 
 def insert_outbox(count: int) -> str:

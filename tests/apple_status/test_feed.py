@@ -7,6 +7,7 @@ errors and slowness are produced by the server itself: tests/support/status_feed
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from bot.conversation.events import Context
 from bot.errors import ConfigError
 from tests.support.botproc import BotProcess
 from tests.support.fakebotapi import BotMessage, CallbackAnswer, FakeBotApi
-from tests.support.status_feeds import FeedServer, report
+from tests.support.status_feeds import FeedServer, report, sample
 
 EN = Context(now=1000.0, language_code="en")
 JA = Context(now=1000.0, language_code="ja")
@@ -345,4 +346,24 @@ async def test_e2e_step_falls_back_when_the_feed_fails(
         await tap(api, user, "Next fix")  # the walk goes on
         assert "Step 2/" in (api.chat(user)[-1].text or "")
     assert "Apple status feed" in bot.log()
+    assert api.errors == []
+
+
+@pytest.mark.slow
+async def test_e2e_odd_start_time_still_answers_the_step(
+    api: FakeBotApi, tmp_path: Path, feeds: FeedServer
+) -> None:
+    """An ongoing outage whose epochStartDate is NaN: the step answers, without a time."""
+    user = 4005
+    doc = json.loads(sample("mail_outage"))
+    mail = next(s for s in doc["services"] if s["serviceName"] == "iCloud Mail")
+    mail["events"][0].update(epochStartDate=float("nan"), startDate=None)
+    feeds.body = json.dumps(doc)  # NaN, as JavaScript's JSON would carry it
+    async with live_bot(api, tmp_path, feeds):
+        step = await open_mail_step(api, user)
+        text = step.text or ""
+        assert "Apple System Status right now" in text and "Outage" in text
+        assert "Users may be unable to access iCloud Mail." in text
+        assert OUTAGE_START_UTC not in text and " since " not in text
+        assert any("Notify" in b for b in step.button_texts)
     assert api.errors == []

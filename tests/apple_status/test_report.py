@@ -26,6 +26,8 @@ from bot.apple_status.report import (
     verdict,
 )
 from bot.content.knowledge import Device
+from bot.content.markup import html_problems
+from bot.content.text import utf16_len
 from bot.conversation.callbacks import MAX_BYTES, Action, Callback
 from bot.conversation.engine import Engine
 from bot.conversation.events import Context, Tap, Text
@@ -349,3 +351,142 @@ def test_fixed_message_continues_the_walk(engine: Engine) -> None:
     assert "iCloudメールは復旧しました" in ja.text
     gone = engine.status_fixed_reply(replace(sub, entry="removed_since"))
     assert "Next" not in " ".join(labels(gone)) and "Start over" in " ".join(labels(gone))
+
+
+# --------------------------------------------------------------------------- any value survives
+
+ODD_VALUES: list[Any] = [
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    1e300,
+    -1e300,
+    -1,
+    0,
+    10**30,
+    -(10**30),
+    True,
+    None,
+    "",
+    " ",
+    "1767254400000",
+    "<b>&amp; & </i>",
+    "\ud800 lone surrogate \x00\x1b",
+    "x" * 5000,
+    [],
+    [1, "a", None],
+    {},
+    {"statusType": "Outage"},
+]
+DELETE = object()  # the key is left out
+
+
+def paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every key and list position of a JSON document, outermost first."""
+    if not isinstance(node, dict | list):
+        return []
+    found: list[tuple[Any, ...]] = []
+    for key, value in node.items() if isinstance(node, dict) else enumerate(node):
+        found.append((*prefix, key))
+        found += paths(value, (*prefix, key))
+    return found
+
+
+def mutated(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
+    copy = json.loads(json.dumps(doc))
+    parent = copy
+    for key in path[:-1]:
+        parent = parent[key]
+    if value is DELETE:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    return copy
+
+
+def relevant_paths(doc: dict[str, Any], service: str) -> list[tuple[Any, ...]]:
+    """The paths of the document itself, of its services list, and all of one service."""
+    index = next(i for i, s in enumerate(doc["services"]) if s["serviceName"] == service)
+    return [("services",), ("services", 0), *paths(doc["services"][index], ("services", index))]
+
+
+@pytest.mark.parametrize(
+    ("locale", "ctx", "text", "service"),
+    [
+        ("en_US", EN, MAIL_EN, "iCloud Mail"),
+        ("ja_JP", JA, "iCloudメールが使えない", "iCloudメール"),
+    ],
+)
+def test_any_value_in_any_field_still_answers_the_step(
+    engine: Engine, locale: str, ctx: Context, text: str, service: str
+) -> None:
+    """Throw odd values at every field of a real feed: parsing never raises, the step answers.
+
+    Every field of the affected service (and the document's own) gets every odd value and is
+    also left out; each feed must give a step that fits one message and parses as HTML.
+    """
+    doc = json.loads(sample("mail_outage", locale))
+    cases = 0
+    for path in relevant_paths(doc, service):
+        for value in [*ODD_VALUES, DELETE]:
+            body = json.dumps(mutated(doc, path, value))  # NaN and Infinity as Apple's JSON may
+            parsed = parse_feed(body)
+            _, reply = first_step(engine, text, parsed, ctx)
+            where = f"{path} = {value!r:.40}"
+            assert reply.text.strip(), where
+            assert html_problems(reply.text) == [], where
+            assert utf16_len(reply.text) <= 4096, where
+            cases += 1
+    assert cases > 300  # the walk covers the whole service, not just a few fields
+
+
+@pytest.mark.parametrize(
+    "epoch", [float("nan"), float("inf"), -float("inf"), 1e300, -1, 10**30, "1767254400000", None]
+)
+def test_an_ongoing_event_without_a_usable_time_is_shown_without_one(
+    engine: Engine, epoch: Any
+) -> None:
+    doc = json.loads(sample("mail_outage"))
+    mail = next(s for s in doc["services"] if s["serviceName"] == "iCloud Mail")
+    mail["events"][0]["epochStartDate"] = epoch
+    del mail["events"][0]["startDate"]
+    parsed = parse_feed(json.dumps(doc))
+    assert parsed is not None
+    [found] = [e for s in parsed.find(["iCloud Mail"]) for e in s.events]
+    assert found.started_at is None
+    _, reply = first_step(engine, MAIL_EN, parsed)
+    assert "Outage" in reply.text and "Users may be unable to access iCloud Mail." in reply.text
+    assert OUTAGE_START_UTC not in reply.text and " since " not in reply.text
+
+
+def test_a_feed_full_of_events_is_cut_to_what_fits(engine: Engine) -> None:
+    many = [
+        event("Issue" if n % 2 else "Maintenance", message=f"event {n} " + "x" * 900)
+        for n in range(40)
+    ]
+    parsed = parse_feed(
+        json.dumps(
+            {
+                "services": [
+                    {
+                        "serviceName": "iCloud Mail",
+                        "events": [
+                            {
+                                "statusType": e.status_type,
+                                "eventStatus": e.event_status,
+                                "message": e.message,
+                                "messageId": str(n),
+                            }
+                            for n, e in enumerate(many)
+                        ],
+                    }
+                ]
+                * 50  # the same service listed again and again
+            }
+        )
+    )
+    _, reply = first_step(engine, MAIL_EN, parsed)
+    assert utf16_len(reply.text) <= 4096
+    assert reply.text.count("<i>event ") == 3 and "<i>event 1 " in reply.text
+    assert "Maintenance" not in reply.text  # issues first when not all fit
+    assert reply.text.count("iCloud Mail") < 10

@@ -60,16 +60,16 @@ def test_the_real_base_lacks_french_everywhere(tmp_path: Path) -> None:
 
 
 def test_a_third_locale_file_is_compared_with_the_reference(tmp_path: Path) -> None:
-    (tmp_path / "ja.yaml").write_text("a: あ\nb: '{n}件'\n", encoding="utf-8")
-    (tmp_path / "en.yaml").write_text("a: A\nb: '{n} items'\n", encoding="utf-8")
-    (tmp_path / "fr.yaml").write_text("a: A\nb: '{n} éléments'\n", encoding="utf-8")
+    (tmp_path / "ja.yaml").write_text("a: あ\nreload:\n  more: 'ほか{count}件'\n", "utf-8")
+    (tmp_path / "en.yaml").write_text("a: A\nreload:\n  more: '{count} more'\n", "utf-8")
+    (tmp_path / "fr.yaml").write_text("a: A\nreload:\n  more: '{count} de plus'\n", "utf-8")
     locales = load_locales(tmp_path, THREE)
-    assert locales.t("fr", "b", n=3) == "3 éléments"
+    assert locales.t("fr", "reload.more", count=3) == "3 de plus"
     (tmp_path / "fr.yaml").write_text("a: A\n", encoding="utf-8")
     with pytest.raises(KnowledgeError) as info:
         load_locales(tmp_path, THREE)
     assert [str(p) for p in info.value.problems] == [
-        f"{tmp_path / 'fr.yaml'}:1: missing key 'b' (present in ja.yaml)"
+        f"{tmp_path / 'fr.yaml'}:1: missing key 'reload.more' (present in ja.yaml)"
     ]
 
 

@@ -69,8 +69,8 @@ def simulate(
         records += result.records
         for _ in range(50):  # a walk is at most as long as its path
             walk = result.state.walk
-            if walk is None or walk.done:
-                break
+            if walk is None or walk.done or walk.position == len(walk.path) - 1:
+                break  # solved, or at the final step, which hands over (nothing to answer)
             now += 1
             label = "Solved" if walk.fix == cure else "Next fix"
             reply = result.replies[0]

@@ -13,7 +13,7 @@ import pytest
 from bot.content.knowledge import Device
 from bot.conversation.state import Outcome, OutcomeRecord, UserState
 from bot.errors import BotError
-from bot.storage.base import SchemaVersionError
+from bot.storage.base import SchemaVersionError, StorageError
 from bot.storage.sqlite import MIGRATIONS, SqliteStore
 from tests.support.paths import ROOT
 from tests.support.storage import by_user, full_state, query, question, record, subscription
@@ -91,7 +91,7 @@ async def test_sqlite_failed_migration_changes_nothing(db_path: Path) -> None:
     async with await SqliteStore.open(db_path):
         pass
     broken = (*MIGRATIONS, ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(StorageError, match=r"cannot be used: .*syntax error"):
         await SqliteStore.open(db_path, migrations=broken)
     assert query(db_path, "SELECT max(version) FROM schema_version") == [(len(MIGRATIONS),)]
     assert "extra" not in {n for (n,) in query(db_path, "SELECT name FROM sqlite_master")}
@@ -232,3 +232,9 @@ async def test_sqlite_forget_empties_every_table_about_the_user(db_path: Path) -
             assert left == (0,), table
         assert db.execute("SELECT count(*) FROM future_notes").fetchone() == (1,)
         assert db.execute("SELECT count(*) FROM history").fetchone() == (1,)
+
+
+async def test_a_lone_surrogate_is_stored_as_a_replacement_character(tmp_path: Path) -> None:
+    async with await SqliteStore.open(tmp_path / "bot.sqlite3") as store:
+        await store.save(UserState(1, extra={"words": "a\ud800b"}))
+        assert (await store.load(1)).extra["words"] == "a\ufffdb"

@@ -52,12 +52,13 @@ def walk_at(engine: Engine, user: int, position: int, device: Device = Device.IP
 
 
 def exhausted(engine: Engine, user: int, ctx: Context = SUPPORT) -> Result:
-    """Walk verification_failed on Windows to its end (every fix answered Next)."""
+    """Walk verification_failed on Windows to its final step (every fix answered Next)."""
     state = UserState(user, device=Device.WINDOWS)
     result = engine.handle(state, Text("verification failed & <stuck>"), ctx)
     for _ in range(40):  # bounded: no path is this long
         if "Next fix" not in " ".join(labels(result.replies[0])):
             break
         result = engine.handle(result.state, Tap(button(result.replies[0], "Next fix"), 1), ctx)
-    assert result.state.walk is not None and result.state.walk.done
+    walk = result.state.walk
+    assert walk is not None and walk.position == len(walk.path) - 1
     return result

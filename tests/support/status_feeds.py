@@ -37,6 +37,7 @@ class FeedServer:
     def __init__(self) -> None:
         self.scenario = "normal"
         self.mode = "json"  # json, jsonp, garbage, unexpected, error, slow
+        self.body: str | None = None  # served instead of the scenario's sample when set
         self.hits: dict[str, int] = {}
         self._release = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -62,7 +63,7 @@ class FeedServer:
             return web.Response(text="<html><body>Oops</body></html>", content_type="text/html")
         if self.mode == "unexpected":
             return web.json_response({"status": "ok", "services": {"iCloud Mail": "green"}})
-        body = sample(self.scenario, locale)
+        body = self.body if self.body is not None else sample(self.scenario, locale)
         if self.mode == "jsonp":
             body = f"jsonCallback({body});"
         return web.Response(text=body, content_type="application/javascript")

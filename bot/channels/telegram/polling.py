@@ -40,9 +40,7 @@ async def receive(
     getUpdates offset, or a webhook's 200). Raises if the inbox cannot be written.
     """
     now = time.time()
-    items = [
-        InboxUpdate(int(str(u["update_id"])), json.dumps(u, ensure_ascii=False), now) for u in raw
-    ]
+    items = [InboxUpdate(int(str(u["update_id"])), json.dumps(u), now) for u in raw]
     fresh = set(await store.inbox_add(items))
     for item in raw:
         if int(str(item["update_id"])) in fresh:

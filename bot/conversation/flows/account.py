@@ -84,11 +84,26 @@ def _on_lang(eng: Engine, state: UserState, cb: Callback, tap: Tap, ctx: Context
 
 
 def _on_set_device(eng: Engine, state: UserState, cb: Callback, tap: Tap, ctx: Context) -> Result:
+    """Remember the device; redraw a walk in progress, or start the entry waiting for it."""
     assert cb.device is not None
     lang = eng.lang(state, ctx)
     label = eng.t(lang, f"device.{cb.device.value}")
-    reply = Reply(eng.t(lang, "device.set", device=label), edit=True)
-    return Result(state.with_(device=cb.device), (reply,))
+    said = Reply(eng.t(lang, "device.set", device=label), edit=True)
+    changed = state.device is not cb.device
+    state = state.with_(device=cb.device)
+    current = state.walk
+    entries = eng.knowledge.entries
+    if current is not None and not current.done and current.entry in entries:
+        if current.device is cb.device:
+            return Result(state, (said,))
+        then = walk.redraw(eng, state, cb.device, ctx)
+    elif (pending := entries.get(state.pending_entry or "")) is not None and (
+        changed or current is None
+    ):
+        then = walk.begin(eng, state, pending, cb.device, ctx, edit=False)
+    else:
+        return Result(state, (said,))
+    return replace(then, replies=(said, *then.replies))
 
 
 def _on_forget(eng: Engine, state: UserState, cb: Callback, tap: Tap, ctx: Context) -> Result:
@@ -98,6 +113,13 @@ def _on_forget(eng: Engine, state: UserState, cb: Callback, tap: Tap, ctx: Conte
         effects.append(handover.ended_by_user_post(eng, state, ctx))
     effects.append(Forget(eng.t(eng.lang(state, ctx), "forget.done")))
     return Result(UserState(state.user_id), effects=tuple(effects))
+
+
+def _on_change_device(
+    eng: Engine, state: UserState, cb: Callback, tap: Tap, ctx: Context
+) -> Result:
+    """The "Change device" button under a walk: the /device question."""
+    return _device(eng, state, "", ctx)
 
 
 def _on_keep(eng: Engine, state: UserState, cb: Callback, tap: Tap, ctx: Context) -> Result:
@@ -118,4 +140,5 @@ ACTIONS: dict[Action, ActionHandler] = {
     Action.SET_DEVICE: _on_set_device,
     Action.FORGET: _on_forget,
     Action.KEEP: _on_keep,
+    Action.CHANGE_DEVICE: _on_change_device,
 }

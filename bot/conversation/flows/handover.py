@@ -81,8 +81,8 @@ def _summary(
     walk = state.walk
     if walk is not None and (walk.entry, walk.device) == (entry_id, device):
         tried: tuple[str, ...] = walk.path[: walk.position]
-    else:  # the button of an earlier exhausted walk: all of its fixes were tried
-        tried = eng.knowledge.path_for(entry_id, device)
+    else:  # the button of an earlier walk's end: every fix before the final step was tried
+        tried = eng.knowledge.path_for(entry_id, device)[:-1]
     titles = tuple(eng.knowledge.fixes[f].title[lang] for f in tried if f in eng.knowledge.fixes)
     entry = eng.knowledge.entries.get(entry_id)
     none = eng.t(lang, "handover.nothing")

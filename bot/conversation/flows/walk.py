@@ -5,20 +5,26 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from bot.apple_status.report import STATUS_FIX, StatusReport, status_html
 from bot.content.knowledge import Device, Entry, EntryKind
-from bot.content.locales import Html
+from bot.content.locales import Html, escape
 from bot.conversation.callbacks import Action, Callback, parse
 from bot.conversation.events import Context, Screenshot, Tap
-from bot.conversation.flows import status, unmatched
+from bot.conversation.flows import typed, unmatched
 from bot.conversation.flows.handover import WORDS, WORDS_LIMIT
-from bot.conversation.render import entry_header, faq_text, fix_text, quote, topic_text
-from bot.conversation.replies import Button, Reply, Result
-from bot.conversation.state import Outcome, OutcomeRecord, UserState, Walk
+from bot.conversation.render import (
+    entry_header,
+    faq_text,
+    quote,
+    topic_text,
+)
+from bot.conversation.replies import Button, Keyboard, Reply, Result
+from bot.conversation.state import WRITTEN, Outcome, OutcomeRecord, UserState, Walk
+from bot.conversation.steps import exhausted_reply, fix_reply, is_final
 from bot.insights.unmatched import UnmatchedKind
 
 if TYPE_CHECKING:
     from bot.conversation.engine import ActionHandler, Engine
+
 
 MAX_TEXT = 4000  # characters of a user's message we look at (Telegram allows 4096)
 WALK_ACTIONS = frozenset({Action.NEXT, Action.BACK, Action.SOLVED, Action.SHOW})
@@ -33,7 +39,14 @@ def on_text(eng: Engine, state: UserState, text: str, ctx: Context) -> Result:
     if not text:
         return eng.say(state, ctx, "attachment")
     state = state.with_(extra={**state.extra, WORDS: text[:WORDS_LIMIT]})
+    state = written_in(eng, state, text)
     result = eng.matcher.match(text)
+    if result.entry is None and typed.in_walk(state):
+        answered = typed.answer(eng, state, text, ctx)
+        if answered is not None:
+            return answered
+        if not result.alternatives:
+            return typed.not_understood(eng, state, ctx)
     if result.entry is not None:
         device = eng.detect_device(text) or state.device
         if device is not None and device is not state.device:
@@ -46,6 +59,14 @@ def on_text(eng: Engine, state: UserState, text: str, ctx: Context) -> Result:
     return unmatched.keep(
         eng, unmatched.no_match(eng, state, ctx, query=text), text, UnmatchedKind.NO_MATCH, ctx
     )
+
+
+def written_in(eng: Engine, state: UserState, text: str) -> UserState:
+    """Remember the language of the message: the bot answers in it unless /lang chose one."""
+    code = eng.written_language(text)
+    if code is None or state.extra.get(WRITTEN) == code:
+        return state
+    return state.with_(extra={**state.extra, WRITTEN: code})
 
 
 def on_screenshot(eng: Engine, state: UserState, shot: Screenshot, ctx: Context) -> Result:
@@ -94,13 +115,58 @@ def open_entry(eng: Engine, state: UserState, entry_id: str, ctx: Context, *, ed
 def start_or_ask(
     eng: Engine, state: UserState, entry: Entry, ctx: Context, *, edit: bool
 ) -> Result:
-    """Start the entry's walk on the remembered device, or ask for the device first."""
+    """Start the entry's walk on the remembered device (confirming it), or ask for the device."""
     lang = eng.lang(state, ctx)
     if state.device is None:
         rows = eng.device_buttons(lang, lambda d: Callback(Action.DEVICE, entry.id, d))
         text = Html(entry_header(eng.locales, lang, entry) + "\n\n" + eng.t(lang, "ask_device"))
         return Result(state.with_(pending_entry=entry.id), (Reply(text, rows, edit=edit),))
-    return start_walk(eng, state, entry, state.device, ctx, edit=edit)
+    return begin(eng, state, entry, state.device, ctx, edit=edit, confirm=True)
+
+
+def begin(
+    eng: Engine,
+    state: UserState,
+    entry: Entry,
+    device: Device,
+    ctx: Context,
+    *,
+    edit: bool,
+    message_id: int | None = None,
+    confirm: bool = False,
+) -> Result:
+    """Start the entry's walk for the device, or say that the entry is not for that device.
+
+    confirm: the device was remembered, not just chosen: say which device the walk is for,
+    with a button to change it.
+    """
+    if not entry.applies_to(device):
+        return not_for_device(eng, state, entry, ctx, edit=edit)
+    return start_walk(
+        eng, state, entry, device, ctx, edit=edit, message_id=message_id, confirm=confirm
+    )
+
+
+def not_for_device(
+    eng: Engine, state: UserState, entry: Entry, ctx: Context, *, edit: bool
+) -> Result:
+    """Say why the entry does not happen on the user's device; offer the devices it is for.
+
+    No walk starts, so no walk outcome is recorded (an earlier walk left is abandoned). The
+    entry stays pending: choosing a device it is for, here or with /device, starts its walk.
+    """
+    lang = eng.lang(state, ctx)
+    parts = [entry_header(eng.locales, lang, entry)]
+    if entry.other_device is not None:
+        parts.append(escape(entry.other_device[lang]))
+    rows = tuple(
+        (Button(eng.t(lang, f"device.{d.value}"), Callback(Action.DEVICE, entry.id, d).encode()),)
+        for d in Device
+        if d in entry.devices
+    )
+    reply = Reply(Html("\n\n".join(parts)), (*rows, (eng.restart_button(lang),)), edit=edit)
+    records = eng.abandon(state, ctx)
+    return Result(state.with_(walk=None, pending_entry=entry.id), (reply,), records)
 
 
 def start_walk(
@@ -112,6 +178,7 @@ def start_walk(
     *,
     edit: bool,
     message_id: int | None = None,
+    confirm: bool = False,
 ) -> Result:
     """Begin a new walk of the entry's fixes for the device, at its first fix."""
     lang = eng.lang(state, ctx)
@@ -128,63 +195,43 @@ def start_walk(
     )
     new_state = state.with_(walk=walk, pending_entry=None)
     header = entry_header(eng.locales, lang, entry)
-    reply = fix_reply(eng, walk, lang, edit=edit, header=header, status=ctx.status)
+    extra: Keyboard = ()
+    if confirm:
+        label = eng.t(lang, f"device.{device.value}")
+        header = Html(header + "\n" + eng.t(lang, "walk.for_device", device=label))
+        change = Callback(Action.CHANGE_DEVICE).encode()
+        extra = ((Button(eng.t(lang, "buttons.change_device"), change),),)
+    if entry.order_note is not None:  # once, at the start: why this walk leaves the usual order
+        header = Html(header + "\n\n" + eng.t(lang, "walk.order_note", note=entry.order_note[lang]))
+    reply = fix_reply(eng, walk, lang, ctx, edit=edit, header=header, extra=extra)
     return Result(new_state, (reply,), tuple(records))
 
 
-def fix_reply(
-    eng: Engine,
-    walk: Walk,
-    lang: str,
-    *,
-    edit: bool,
-    header: Html | None = None,
-    status: StatusReport | None = None,
-) -> Reply:
-    """Show the fix the walk is at, with its buttons."""
-    fix_id = walk.path[walk.position]
-    fix = eng.knowledge.fixes[fix_id]  # callers settle the walk on a fix that exists
-    # A reload may have removed fixes of a walk in progress: count only those that exist.
-    position = sum(1 for f in walk.path[: walk.position] if f in eng.knowledge.fixes)
-    total = sum(1 for f in walk.path if f in eng.knowledge.fixes)
-    live = _live(eng, walk.entry, fix_id, status)
-    text = fix_text(
-        eng.knowledge,
-        eng.locales,
-        lang,
-        fix,
-        walk.device,
-        position,
-        total,
-        header,
-        status_html(eng.locales, lang, live) if live is not None else None,
+def redraw(eng: Engine, state: UserState, device: Device, ctx: Context) -> Result:
+    """Show the walk in progress for another device: the same fix if it has one, else the start.
+
+    The walk for the old device is abandoned and one for the new device starts (in a new
+    message: the tap came from the device question).
+    """
+    walk = state.walk
+    assert walk is not None
+    lang = eng.lang(state, ctx)
+    entry = eng.knowledge.entries[walk.entry]
+    if not entry.applies_to(device):
+        return not_for_device(eng, state, entry, ctx, edit=False)
+    path = eng.path_for(entry.id, device)
+    if not path:
+        return start_walk(eng, state, entry, device, ctx, edit=False)
+    # The final step hands over to someone else: a new device starts from its first fix.
+    position = path.index(walk.fix) if walk.fix in path[:-1] else 0
+    new = Walk(entry.id, device, path, position, None, ctx.now)
+    records = (
+        *eng.abandon(state, ctx),
+        OutcomeRecord(state.user_id, entry.id, device, new.fix, Outcome.STARTED, ctx.now),
     )
-
-    def data(action: Action) -> str:
-        return Callback(action, walk.entry, walk.device, fix_id).encode()
-
-    rows: list[tuple[Button, ...]] = [
-        (
-            Button(eng.t(lang, "buttons.solved"), data(Action.SOLVED)),
-            Button(eng.t(lang, "buttons.next"), data(Action.NEXT)),
-        ),
-    ]
-    if live is not None and live.problems:
-        notify = Callback(Action.NOTIFY, walk.entry, walk.device).encode()
-        rows.append((Button(eng.t(lang, "status.notify_button"), notify),))
-    if fix.link is not None:
-        rows.append((Button(fix.link.label[lang], url=fix.link.url[lang]),))
-    nav = [eng.restart_button(lang)]
-    if position > 0:
-        nav.insert(0, Button(eng.t(lang, "buttons.back"), data(Action.BACK)))
-    rows.append(tuple(nav))
-    return Reply(text, tuple(rows), edit=edit, anchor=True)
-
-
-def _live(
-    eng: Engine, entry_id: str, fix_id: str, report: StatusReport | None
-) -> status.Relevant | None:
-    return status.live_status(eng, entry_id, report) if fix_id == STATUS_FIX else None
+    header = eng.t(lang, "walk.redrawn", device=eng.t(lang, f"device.{device.value}"))
+    reply = fix_reply(eng, new, lang, ctx, edit=False, header=header)
+    return Result(state.with_(walk=new, pending_entry=None), (reply,), records)
 
 
 # --------------------------------------------------------------------------- taps on a walk
@@ -194,6 +241,8 @@ def on_walk_tap(eng: Engine, state: UserState, cb: Callback, tap: Tap, ctx: Cont
     """Next, Back, Solved or Show on a fix message, current or old."""
     assert cb.entry is not None and cb.device is not None and cb.fix is not None
     lang = eng.lang(state, ctx)
+    if not eng.knowledge.applies(cb.entry, cb.device):  # e.g. the entry's devices were edited
+        return not_for_device(eng, state, eng.knowledge.entries[cb.entry], ctx, edit=True)
     walk = state.walk
     message_id = tap.message_id
     records: list[OutcomeRecord] = []
@@ -215,6 +264,10 @@ def on_walk_tap(eng: Engine, state: UserState, cb: Callback, tap: Tap, ctx: Cont
         records += eng.abandon(state, ctx)
         path = eng.path_for(cb.entry, cb.device)
         walk = Walk(cb.entry, cb.device, path, path.index(cb.fix), message_id, ctx.now)
+    if is_final(walk) and cb.action in (Action.SOLVED, Action.NEXT):
+        # Buttons of a message shown before the final step lost them: contacting someone
+        # else is not a fix that solved it, nor one that failed; show the ending again.
+        return _step(eng, state.with_(walk=walk), lang, ctx, records, skipped=False)
     if cb.action is Action.SOLVED:
         return _solved(eng, state, walk, lang, records, ctx)
     if cb.action is Action.SHOW:
@@ -230,7 +283,7 @@ def on_walk_tap(eng: Engine, state: UserState, cb: Callback, tap: Tap, ctx: Cont
         return _step(eng, state.with_(walk=walk), lang, ctx, records, skipped=False)
     records.append(_record(state, walk, Outcome.NEXT, ctx))
     walk, skipped = settle(eng, replace(walk, position=walk.position + 1), 1)
-    if walk.done:
+    if walk.done or is_final(walk):  # every fix tried: what is left is to hand over
         records.append(
             OutcomeRecord(state.user_id, walk.entry, walk.device, None, Outcome.EXHAUSTED, ctx.now)
         )
@@ -274,10 +327,9 @@ def _step(
     walk = state.walk
     assert walk is not None
     if walk.done:
-        reply = exhausted_reply(eng, walk, lang, support=ctx.support)
+        reply = exhausted_reply(eng, walk, lang, ctx)
     else:
-        header = _skipped_note(eng, lang, skipped)
-        reply = fix_reply(eng, walk, lang, edit=True, status=ctx.status, header=header)
+        reply = fix_reply(eng, walk, lang, ctx, edit=True, header=_skipped_note(eng, lang, skipped))
     return Result(state, (reply,), tuple(records))
 
 
@@ -287,27 +339,10 @@ def show_position(eng: Engine, state: UserState, walk: Walk, lang: str, ctx: Con
     if walk != state.walk:
         state = state.with_(walk=walk)
     if walk.done:
-        reply = exhausted_reply(eng, walk, lang, support=ctx.support)
+        reply = exhausted_reply(eng, walk, lang, ctx)
     else:
-        header = _skipped_note(eng, lang, skipped)
-        reply = fix_reply(eng, walk, lang, edit=True, status=ctx.status, header=header)
+        reply = fix_reply(eng, walk, lang, ctx, edit=True, header=_skipped_note(eng, lang, skipped))
     return Result(state, (reply,))
-
-
-def exhausted_reply(eng: Engine, walk: Walk, lang: str, *, support: bool = False) -> Reply:
-    """Show the end of a walk that solved nothing: Apple Support, a person, back, start over."""
-    url = eng.knowledge.links["contact_support"][lang]
-    rows: list[tuple[Button, ...]] = [(Button(eng.t(lang, "buttons.contact"), url=url),)]
-    if support:  # a person in the support group can take over
-        talk = Callback(Action.HANDOVER, walk.entry, walk.device).encode()
-        rows.append((Button(eng.t(lang, "buttons.talk_to_person"), talk),))
-    if walk.path:
-        last = Callback(Action.SHOW, walk.entry, walk.device, walk.path[-1]).encode()
-        rows.append((Button(eng.t(lang, "buttons.back"), last), eng.restart_button(lang)))
-    text = Html(
-        eng.t(lang, "walk.exhausted") + "\n\n" + topic_text(eng.knowledge, lang, "prevention")
-    )
-    return Reply(text, tuple(rows), edit=True, anchor=True)
 
 
 # --------------------------------------------------------------------------- live edits (reload)
@@ -376,7 +411,7 @@ def _on_device(eng: Engine, state: UserState, cb: Callback, tap: Tap, ctx: Conte
     assert cb.entry is not None and cb.device is not None
     state = state.with_(device=cb.device)
     entry = eng.knowledge.entries[cb.entry]
-    return start_walk(eng, state, entry, cb.device, ctx, edit=True, message_id=tap.message_id)
+    return begin(eng, state, entry, cb.device, ctx, edit=True, message_id=tap.message_id)
 
 
 def _on_entry(eng: Engine, state: UserState, cb: Callback, tap: Tap, ctx: Context) -> Result:

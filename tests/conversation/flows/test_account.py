@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.content.knowledge import Device
 from bot.conversation.callbacks import Action, Callback
 from bot.conversation.engine import Engine
@@ -11,6 +13,7 @@ from bot.conversation.replies import Forget, ToSupport
 from bot.conversation.state import Outcome, UserState
 from tests.support.conversation import (
     EN,
+    ENTRY,
     SUPPORT,
     exhausted,
     tap,
@@ -67,3 +70,54 @@ def test_forget_during_a_handover_tells_the_group(engine: Engine) -> None:
     notice, forget = gone.effects
     assert isinstance(notice, ToSupport) and "ended the conversation" in notice.text
     assert isinstance(forget, Forget)
+
+
+def test_device_mid_walk_redraws_the_walk_for_the_new_device(engine: Engine) -> None:
+    r = engine.handle(UserState(30, device=Device.IPHONE), Command("start", "sync_not_working"), EN)
+    for _ in range(3):
+        r = tap(engine, r.state, r.replies[0], "Next fix")
+    walk = r.state.walk
+    assert walk is not None and walk.fix == "check_icloud_storage"
+    asked = engine.handle(r.state, Command("device"), EN)
+    moved = tap(engine, asked.state, asked.replies[0], "Windows")
+    said, shown = moved.replies
+    assert said.edit and "Windows" in said.text
+    assert (
+        not shown.edit
+        and shown.anchor
+        and "Now showing the steps for your 🖥 Windows PC" in shown.text
+    )
+    new = moved.state.walk
+    assert new is not None and new.device is Device.WINDOWS and new.fix == "check_icloud_storage"
+    assert new.path == engine.path_for("sync_not_working", Device.WINDOWS)
+    assert [(rec.device, rec.outcome) for rec in moved.records] == [
+        (Device.IPHONE, Outcome.ABANDONED),
+        (Device.WINDOWS, Outcome.STARTED),
+    ]
+    assert moved.state.device is Device.WINDOWS
+    # a fix the new device does not have: the walk starts from its first fix
+    r = engine.handle(UserState(31, device=Device.IPHONE), Command("start", ENTRY), EN)
+    current = r.state.walk
+    assert current is not None
+    only_iphone = next(
+        i
+        for i, f in enumerate(current.path)
+        if f not in engine.knowledge.path_for(ENTRY, Device.MAC)
+    )
+    at = replace(current, position=only_iphone)
+    asked = engine.handle(r.state.with_(walk=at), Command("device"), EN)
+    moved = tap(engine, asked.state, asked.replies[0], "Mac")
+    assert moved.state.walk is not None and moved.state.walk.position == 0
+
+
+def test_device_for_a_pending_entry_starts_its_walk(engine: Engine) -> None:
+    r = engine.handle(UserState(32, device=Device.MAC), Command("start", "backup_failed"), EN)
+    assert r.state.walk is None and r.state.pending_entry == "backup_failed" and r.records == ()
+    asked = engine.handle(r.state, Command("device"), EN)
+    started = tap(engine, asked.state, asked.replies[0], "iPhone")
+    assert started.state.walk is not None and started.state.walk.entry == "backup_failed"
+    assert [rec.outcome for rec in started.records] == [Outcome.STARTED]
+    again = engine.handle(r.state, Command("device"), EN)  # still not for a Windows PC
+    other = tap(engine, again.state, again.replies[0], "Windows")
+    assert other.state.walk is None and other.records == ()
+    assert "iCloud Backup" in other.replies[-1].text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+from bot.app import build_engine
 from bot.content.knowledge import Device
 from bot.conversation.callbacks import Action, Callback
 from bot.conversation.engine import Engine
@@ -11,9 +12,11 @@ from bot.conversation.events import Command, Tap, Text
 from bot.conversation.state import Outcome, UserState
 from tests.support.conversation import (
     EN,
+    ENTRY,
     JA,
     tap,
 )
+from tests.support.paths import ROOT
 from tests.support.replies import button, labels, urls
 
 
@@ -80,14 +83,32 @@ def test_walk_to_the_end_offers_apple_support(engine: Engine) -> None:
     walk = r.state.walk
     assert walk is not None
     reply = r.replies[0]
-    for _ in walk.path:
+    for _ in walk.path[:-1]:
         r = tap(engine, r.state, reply, "Next fix")
         reply = r.replies[0]
-    assert r.state.walk is not None and r.state.walk.done
+    # The final step hands over: no "did this fix it?", no Solved or Next that repeats it.
+    assert r.state.walk is not None and r.state.walk.fix == walk.path[-1] == "contact_apple_support"
     assert r.records[-1].outcome is Outcome.EXHAUSTED
     assert "https://support.apple.com/contact" in urls(reply)
+    assert "Did this fix it?" not in reply.text
+    assert not any("Solved" in lab or "Next" in lab for lab in labels(reply))
+    assert "<pre>" in reply.text and "Cannot connect to iCloud" in reply.text
     back = tap(engine, r.state, reply, "Back")
-    assert back.state.walk is not None and back.state.walk.fix == walk.path[-1]
+    assert back.state.walk is not None and back.state.walk.fix == walk.path[-2]
+    assert back.records == ()  # Back from the end records nothing
+
+
+def test_old_solved_or_next_on_the_final_step_records_nothing(engine: Engine) -> None:
+    r = engine.handle(UserState(40, device=Device.MAC), Command("start", ENTRY), EN)
+    walk = r.state.walk
+    assert walk is not None
+    final = walk.path[-1]
+    for action in (Action.SOLVED, Action.NEXT):  # buttons of messages from before the change
+        data = Callback(action, ENTRY, Device.MAC, final).encode()
+        ended = engine.handle(r.state, Tap(data, 99), EN)
+        assert ended.records == ()
+        assert ended.state.walk is not None and ended.state.walk.fix == final
+        assert "Did this fix it?" not in ended.replies[0].text
 
 
 def test_remembered_device_starts_walk_directly(engine: Engine) -> None:
@@ -130,11 +151,13 @@ def test_every_fix_renders_within_telegram_limits(engine: Engine) -> None:
     for entry_id, device, ctx in itertools.product(kb.entries, Device, (EN, JA)):
         if entry_id.startswith("faq_"):
             continue
+        if not kb.applies(entry_id, device):
+            continue  # no walk: tests/conversation/test_every_path.py
         r = engine.handle(UserState(18, device=device), Command("start", entry_id), ctx)
         reply = r.replies[0]
         walk = r.state.walk
         assert walk is not None
-        for _ in walk.path:
+        for _ in walk.path[:-1]:
             assert len(reply.text) <= 4096
             for row in reply.buttons:
                 for b in row:
@@ -143,6 +166,7 @@ def test_every_fix_renders_within_telegram_limits(engine: Engine) -> None:
                 r.state, Tap(button(reply, "Next" if ctx is EN else "次の方法"), 1), ctx
             )
             reply = r.replies[0]
+        assert len(reply.text) <= 4096  # the final step, with its summary
 
 
 def test_callback_data_fits_for_every_entry_device_and_fix(engine: Engine) -> None:
@@ -151,3 +175,54 @@ def test_callback_data_fits_for_every_entry_device_and_fix(engine: Engine) -> No
         for fix in kb.path_for(entry_id, device):
             for action in (Action.NEXT, Action.BACK, Action.SOLVED, Action.SHOW):
                 assert len(Callback(action, entry_id, device, fix).encode().encode()) <= 64
+
+
+def test_the_final_step_stays_last_whatever_was_learned(engine: Engine) -> None:
+    authored = engine.knowledge.path_for(ENTRY, Device.IPHONE)
+    assert engine.knowledge.fixes[authored[-2]].stage == "last_resort"  # a run of two
+    swapped = (*authored[:-2], authored[-1], authored[-2])
+    learned = build_engine(ROOT / "knowledge", ROOT / "locales")
+    learned.learned = {(ENTRY, Device.IPHONE): swapped}
+    assert learned.path_for(ENTRY, Device.IPHONE) == authored
+
+
+def test_a_remembered_device_is_confirmed_with_a_change_button(engine: Engine) -> None:
+    r = engine.handle(UserState(41, device=Device.MAC), Text("Verification failed"), EN)
+    [reply] = r.replies
+    assert "For your 💻 Mac." in reply.text
+    change = button(reply, "Change device")
+    asked = engine.handle(r.state, Tap(change, 5), EN)
+    assert any("Windows" in lab for lab in labels(asked.replies[0]))
+    after = tap(engine, r.state, reply, "Next fix")  # only the first step carries it
+    assert "Change device" not in " ".join(labels(after.replies[0]))
+    chosen = engine.handle(UserState(42), Text("Verification failed"), EN)
+    started = tap(engine, chosen.state, chosen.replies[0], "Mac")  # just chosen: no line
+    assert "For your" not in started.replies[0].text
+    assert "Change device" not in " ".join(labels(started.replies[0]))
+
+
+def test_each_step_says_which_device_it_is_for(engine: Engine) -> None:
+    r = engine.handle(UserState(43, device=Device.WINDOWS), Command("start", ENTRY), JA)
+    assert "<b>ステップ 1/" in r.replies[0].text and "・ 🖥 Windows PC" in r.replies[0].text
+
+
+def test_a_fix_moved_ahead_of_its_stage_shows_no_stage_label(engine: Engine) -> None:
+    r = engine.handle(UserState(44, device=Device.MAC), Command("start", "sync_not_working"), EN)
+    for _ in range(3):  # to check_icloud_storage, a last-resort fix moved to step 4
+        r = tap(engine, r.state, r.replies[0], "Next fix")
+    assert r.state.walk is not None and r.state.walk.fix == "check_icloud_storage"
+    assert "<b>Step 4/14</b> · 💻 Mac" in r.replies[0].text
+    assert "Last resort" not in r.replies[0].text
+    r = tap(engine, r.state, r.replies[0], "Next fix")
+    assert "<b>Step 5/14</b> · Quick fixes · 💻 Mac" in r.replies[0].text
+
+
+def test_an_old_button_of_a_walk_not_for_that_device_leads_to_the_right_device(
+    engine: Engine,
+) -> None:
+    fix = engine.knowledge.path_for("backup_failed", Device.MAC)[1]
+    old = Tap(Callback(Action.NEXT, "backup_failed", Device.MAC, fix).encode(), 3)
+    r = engine.handle(UserState(45, device=Device.MAC), old, EN)
+    assert r.state.walk is None and r.records == ()
+    assert r.state.pending_entry == "backup_failed"
+    assert labels(r.replies[0]) == ["📱 iPhone / iPad", "🔄 Start over"]
