@@ -1,4 +1,4 @@
-"""Command line: `python -m bot check | match | run | chat | stats | unmatched`."""
+"""Command line: `python -m bot check | match | run | chat | stats | unmatched | migrate-db`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.content.knowledge import Device, Knowledge
+from bot.content.languages import LANGUAGES
 from bot.errors import BotError, ConfigError, KnowledgeError, StartupError
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the Telegram bot (long polling)")
     chat = sub.add_parser("chat", help="talk to the bot in this terminal, no token needed")
     chat.add_argument(
-        "--lang", choices=["ja", "en"], default=None, help="language (default: from $LANG)"
+        "--lang", choices=LANGUAGES.codes, default=None, help="language (default: from $LANG)"
     )
     chat.add_argument(
         "--db", type=Path, default=None, help="keep the conversation in this SQLite file"
@@ -60,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a period in days; repeat for several (default: 7 and 30)",
     )
     stats.add_argument(
-        "--lang", choices=["ja", "en"], default=None, help="language (default: from $LANG)"
+        "--lang", choices=LANGUAGES.codes, default=None, help="language (default: from $LANG)"
     )
     stats.add_argument("--chart", type=Path, default=None, help="also write the chart (PNG) here")
     unmatched = sub.add_parser(
@@ -70,6 +71,17 @@ def _parser() -> argparse.ArgumentParser:
     unmatched.add_argument("--days", type=int, default=None, help="only the last N days")
     unmatched.add_argument("--limit", type=int, default=30, help="how many (default: 30)")
     unmatched.add_argument("--json", action="store_true", help="print JSON Lines")
+    migrate = sub.add_parser(
+        "migrate-db", help="copy a SQLite database into an empty PostgreSQL database"
+    )
+    migrate.add_argument("--from", dest="source", required=True, metavar="sqlite:PATH")
+    migrate.add_argument(
+        "--to",
+        dest="target",
+        default=None,
+        metavar="postgresql://…",
+        help="(default: $BOT_DATABASE_URL)",
+    )
     return parser
 
 
@@ -212,6 +224,14 @@ def cmd_unmatched(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_migrate_db(args: argparse.Namespace, settings: Settings) -> int:
+    """Copy every table of a SQLite database into an empty PostgreSQL database."""
+    from bot.storage.migrate import main as migrate
+
+    # --to defaults to BOT_DATABASE_URL, which keeps the password out of `ps`.
+    return migrate(args.source, args.target or settings.database_url)
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the Telegram bot until SIGINT or SIGTERM; exit 0 on a clean stop."""
     from bot.app import run_bot
@@ -275,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "chat": cmd_chat,
         "stats": cmd_stats,
         "unmatched": cmd_unmatched,
+        "migrate-db": cmd_migrate_db,
     }[args.command]
     try:
         return command(args, settings)

@@ -138,9 +138,10 @@ async def open_ocr() -> OcrPool | None:
 async def run_bot(settings: Settings, knowledge_dir: Path, locales_dir: Path) -> int:
     """Run the Telegram bot until SIGINT or SIGTERM (raises KnowledgeError before starting)."""
     from bot.channels.telegram.application import build_application, serve
+    from bot.storage.factory import open_store_url
 
     live = live_engine(knowledge_dir, locales_dir)
-    store = await SqliteStore.open(settings.db_path)
+    store = await open_store_url(settings.database_url, settings.db_path)
     readers = await open_ocr()
     learning = Learning(live, store) if settings.learning else None
     services = Services(live, store, status=status_feed(settings), learning=learning, ocr=readers)

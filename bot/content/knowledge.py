@@ -16,7 +16,6 @@ from bot.content.languages import LANGUAGES, Languages
 from bot.content.reader import List, Map, Problems, Reader, line_of
 
 # The codes of the languages table, in its order (for code written before the table).
-LANGS: tuple[str, ...] = LANGUAGES.codes
 
 SOURCES: tuple[str, ...] = ("article", "general")
 """Where a section's steps come from: the source article, or general knowledge beyond it."""

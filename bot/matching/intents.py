@@ -29,6 +29,9 @@ MAX_REPLY_CHARS = 60
 # much of the reply it covers: CONTAINED_BASE + CONTAINED_SPAN * (example length / reply length).
 CONTAINED_BASE = 70.0
 CONTAINED_SPAN = 30.0
+# ... when it covers at least this share of the reply: "nothing" inside "nothing like an error"
+# is not an answer.
+CONTAINED_MIN_SHARE = 0.35
 # Latin examples this short ("no", "back") count inside a longer reply only as a whole word of
 # it; Japanese ones this short (前, 次) only as the whole reply (名前は？ is not "back").
 SHORT_EXAMPLE = 4
@@ -87,6 +90,8 @@ class IntentClassifier:
     def _contained(norm: str, example: str) -> float:
         """Score an example found whole inside the reply, by how much of it it covers."""
         if example == norm or example not in norm:
+            return 0.0
+        if len(example) < CONTAINED_MIN_SHARE * len(norm):
             return 0.0
         if example.isascii():
             if len(example) <= SHORT_EXAMPLE and f" {example} " not in f" {norm} ":

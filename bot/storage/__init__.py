@@ -1,4 +1,4 @@
-"""Where user states live: the Store contract, memory and SQLite; `open_store(url)` picks one."""
+"""Where user states live: the Store contract; memory, SQLite, PostgreSQL; `open_store(url)`."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ _POSTGRES = ("postgresql://", "postgres://")
 
 
 async def open_store(url: str | Path) -> Store:
-    """Open the store a URL names: `sqlite:PATH` or a plain path, `memory:`.
+    """Open the store a URL names: `sqlite:PATH` or a plain path, `memory:`, `postgresql://…`.
 
-    `postgresql://…` is recognised but not available yet; any other `scheme://` is refused.
+    Any other `scheme://` is refused.
     Raises ConfigError for a URL it cannot use, StorageError for a database it cannot use.
     """
     text = str(url).strip()
@@ -24,12 +24,16 @@ async def open_store(url: str | Path) -> Store:
 
         return MemoryStore()
     if text.startswith(_POSTGRES):
-        raise ConfigError("PostgreSQL storage is not available yet: use sqlite:PATH or a path")
+        from bot.storage.factory import open_store_url
+
+        return await open_store_url(text, Path())
     if text.startswith(_SQLITE):
         text = text.removeprefix(_SQLITE)
     elif "://" in text or text.startswith(_MEMORY):
         scheme = text.split(":", 1)[0]
-        raise ConfigError(f"unknown storage {scheme!r}: use sqlite:PATH, a path or memory:")
+        raise ConfigError(
+            f"unknown storage {scheme!r}: use sqlite:PATH, a path, memory: or postgresql://…"
+        )
     if not text:
         raise ConfigError("storage: sqlite: needs a file path (sqlite:data/bot.sqlite3)")
     # Imported here so that code which only needs the contract does not load aiosqlite.
