@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -333,15 +333,9 @@ class PostgresStore(PostgresQueues, Store):
     ) -> list[OutboxRow]:
         """Store the state, the history lines, the update done and what to send: one statement."""
         check_owner(state, records)
-        columns: tuple[list[Any], ...] = ([], [], [], [], [])
-        for r in records:
-            for column, value in zip(
-                columns, (r.entry, r.device.value, r.fix, r.outcome.value, r.at), strict=True
-            ):
-                column.append(value)
         now = time.time()
         blobs = [m.to_json() for m in outgoing]
-        arguments = turn_arguments(state, columns, update_id, blobs, now)
+        arguments = turn_arguments(state, records, update_id, blobs, now)
         async with self._connection() as conn:
             if not outgoing and update_id is None:  # nothing for the inbox or the outbox
                 await conn.execute(_SAVE, *arguments[:10])

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from bot.conversation.state import UserState
+from bot.conversation.state import OutcomeRecord, UserState
 from bot.storage.base import anchored, device_column
 from bot.storage.queues import Anchor, InboxUpdate, OutboxRow, Outgoing
 from bot.storage.unicode import valid_unicode
@@ -78,13 +78,20 @@ def _clean(text: str) -> str:
 
 def turn_arguments(
     state: UserState,
-    history: tuple[list[Any], ...],
+    records: Sequence[OutcomeRecord],
     update_id: int | None,
     blobs: Sequence[str],
     now: float,
 ) -> tuple[Any, ...]:
-    """Return the parameters of SAVE_TURN."""
+    """Return the parameters of SAVE_TURN (the first ten: those of PostgresStore's _SAVE)."""
     user = (state.user_id, state.lang, device_column(state), _clean(state.to_json()), now)
+    # The history lines as parallel arrays (unnest).
+    history: tuple[list[Any], ...] = ([], [], [], [], [])
+    for r in records:
+        for column, value in zip(
+            history, (r.entry, r.device.value, r.fix, r.outcome.value, r.at), strict=True
+        ):
+            column.append(value)
     return (*user, *history, update_id, [_clean(b) for b in blobs])
 
 
