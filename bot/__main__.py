@@ -133,20 +133,29 @@ def cmd_match(args: argparse.Namespace, settings: Settings) -> int:
                 json.dumps(
                     {
                         "query": result.query,
-                        "entry": result.entry,
+                        "entry": result.found,
                         "score": round(result.score, 1),
                         "alternatives": alternatives,
                         "fixes": fixes,
+                        "kind": _kind(knowledge, result.found),
                     },
                     ensure_ascii=False,
                 )
             )
         else:
             alts = ", ".join(f"{a['entry']} {a['score']}" for a in alternatives) or "-"
-            found = result.entry or "no match"
+            found = result.found or "no match"
             score = f"{result.score:.1f}"
             print(f"{result.query!r} → {found} ({score}); alternatives: {alts}; {len(fixes)} fixes")
     return 0
+
+
+def _kind(knowledge: Knowledge, found: str | None) -> str | None:
+    """Say what a match is: the entry's kind (error, symptom, faq), "topic", or None."""
+    if found is None:
+        return None
+    entry = knowledge.entries.get(found)
+    return entry.kind.value if entry is not None else "topic"
 
 
 # ------------------------------------------------------------- outcomes, learning, unmatched

@@ -33,9 +33,10 @@ CONTAINED_SPAN = 30.0
 # is not an answer.
 CONTAINED_MIN_SHARE = 0.35
 # Latin examples this short ("no", "back") count inside a longer reply only as a whole word of
-# it; Japanese ones this short (前, 次) only as the whole reply (名前は？ is not "back").
+# it; Japanese ones this short (前 and 次 are read まえ and つぎ) only as the whole reply
+# (名前は？ is not "back").
 SHORT_EXAMPLE = 4
-SHORT_JAPANESE = 1
+SHORT_JAPANESE = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,10 @@ class IntentClassifier:
         if example.isascii():
             if len(example) <= SHORT_EXAMPLE and f" {example} " not in f" {norm} ":
                 return 0.0
-        elif len(example) <= SHORT_JAPANESE:
+        elif len(example) <= SHORT_JAPANESE or not (
+            norm.startswith(example) or norm.endswith(example)
+        ):
+            # Japanese has no spaces: an answer opens or closes the reply (「戻ってください」,
+            # 「やっぱり戻って」); in the middle it is part of another word (機内モード).
             return 0.0
         return CONTAINED_BASE + CONTAINED_SPAN * len(example) / len(norm)
