@@ -12,6 +12,7 @@ from bot.content.languages import LANGUAGES
 
 WRITTEN = "written"  # UserState.extra key: the language of the user's last message
 
+
 class Outcome(StrEnum):
     """What happened at one fix of a walk (stored as readable text)."""
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -24,12 +24,19 @@ from bot.storage.base import (
     SchemaVersionError,
     Store,
     check_owner,
-    device_column,
     queries_of,
     records_of,
     subscription_row,
     subscriptions_of,
 )
+from bot.storage.postgres_queues import (
+    PG_QUEUES_MIGRATION,
+    SAVE_TURN,
+    PostgresQueues,
+    outbox_rows,
+    turn_arguments,
+)
+from bot.storage.queues import PROCESSED_KEEP_SECONDS, OutboxRow, Outgoing
 from bot.storage.sqlite import HISTORY_PAGE_USERS, Migration
 
 logger = logging.getLogger(__name__)
@@ -103,6 +110,8 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX support_messages_user_id ON support_messages (user_id)",
         "CREATE INDEX support_messages_at ON support_messages (at)",
     ),
+    # 6: the inbox and the outbox (bot/storage/postgres_queues.py).
+    PG_QUEUES_MIGRATION,
 )
 
 POOL_MIN_SIZE = 1
@@ -208,7 +217,7 @@ class _Bound:
     active: bool = True  # False once the lock is let go: a task that outlived it uses the pool
 
 
-class PostgresStore(Store):
+class PostgresStore(PostgresQueues, Store):
     """A Store in a PostgreSQL database, through a pool of asyncpg connections.
 
     Every call is one committed transaction, as with SqliteStore. Several instances may share
@@ -314,25 +323,25 @@ class PostgresStore(Store):
             return UserState(user_id)
         return UserState.from_row(user_id, row[0], row[1], row[2])
 
-    async def save(self, state: UserState, records: Sequence[OutcomeRecord] = ()) -> None:
-        """Store the state and append the user's history lines in one committed statement."""
+    async def save(
+        self,
+        state: UserState,
+        records: Sequence[OutcomeRecord] = (),
+        *,
+        outgoing: Sequence[Outgoing] = (),
+        update_id: int | None = None,
+    ) -> list[OutboxRow]:
+        """Store the state, the history lines, the update done and what to send: one statement."""
         check_owner(state, records)
-        columns: tuple[list[Any], ...] = ([], [], [], [], [])
-        for r in records:
-            for column, value in zip(
-                columns, (r.entry, r.device.value, r.fix, r.outcome.value, r.at), strict=True
-            ):
-                column.append(value)
+        now = time.time()
+        blobs = [m.to_json() for m in outgoing]
+        arguments = turn_arguments(state, records, update_id, blobs, now)
         async with self._connection() as conn:
-            await conn.execute(
-                _SAVE,
-                state.user_id,
-                state.lang,
-                device_column(state),
-                state.to_json(),
-                time.time(),
-                *columns,
-            )
+            if not outgoing and update_id is None:  # nothing for the inbox or the outbox
+                await conn.execute(_SAVE, *arguments[:10])
+                return []
+            ids = await conn.fetch(SAVE_TURN, *arguments)
+        return outbox_rows(ids, outgoing, now)
 
     async def history(self, user_id: int) -> list[OutcomeRecord]:
         """Return the user's history, oldest first."""
@@ -427,6 +436,8 @@ class PostgresStore(Store):
             # Kept questions and support links go with the history (not counted), as in SQLite.
             await conn.execute("DELETE FROM unmatched WHERE at < $1", older_than)
             await conn.execute("DELETE FROM support_messages WHERE at < $1", older_than)
+            processed = max(older_than, time.time() - PROCESSED_KEEP_SECONDS)
+            await conn.execute("DELETE FROM inbox WHERE done_at < $1", processed)
         return _deleted(status)
 
     async def subscribe(self, sub: Subscription) -> None:

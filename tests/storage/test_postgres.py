@@ -71,7 +71,7 @@ async def test_records_schema_version_and_every_table_names_its_user(pg_url: str
         "unmatched",
         "status_subscriptions",
         "support_messages",
-    } | {"schema_version"}
+    } | {"schema_version", "inbox", "outbox"}
     for table in names - USER_FREE_TABLES:
         columns = await sql(
             pg_url,

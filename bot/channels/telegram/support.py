@@ -77,7 +77,11 @@ class SupportGroup:
         words = text.split(maxsplit=1) if text else []
         done = bool(words) and words[0].partition("@")[0].lower() == "/done"
         await self.service.from_support(
-            user_id, MessageRef(chat.id, message.message_id), text, done=done
+            user_id,
+            MessageRef(chat.id, message.message_id),
+            text,
+            done=done,
+            update_id=update.update_id,
         )
 
     async def post(self, text: str, user_id: int, reply_to: MessageRef | None = None) -> None:
@@ -113,7 +117,7 @@ class SupportGroup:
                 ctx = Context(now=time.time(), language_code=turn.language_code)
                 lang = turn.engine.lang(turn.state, ctx)
                 notice = Reply(turn.engine.locales.t(lang, "handover.slow_down"))
-                await self.service.deliver(turn.chat_id, notice, None)
+                await self.service.say(turn.chat_id, [notice])
             return
         try:
             reply_to = turn.source if effect.reply_to_incoming else None

@@ -50,9 +50,7 @@ def _lang(eng: Engine, state: UserState, arg: str, ctx: Context) -> Result:
     if arg in LANGUAGES:
         return Result(state.with_(lang=arg), (Reply(eng.t(arg, "lang.set")),))
     rows: Keyboard = (
-        tuple(
-            Button(row.name, Callback(Action.LANG, lang=row.code).encode()) for row in LANGUAGES
-        ),
+        tuple(Button(row.name, Callback(Action.LANG, lang=row.code).encode()) for row in LANGUAGES),
     )
     return Result(state, (Reply(eng.t(eng.lang(state, ctx), "lang.ask"), rows),))
 
