@@ -76,7 +76,7 @@ async def embed_ahead(engine: Engine, event: Event) -> None:
     texts = texts_to_match(event)
     if texts:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(_encoder_thread(), engine.matcher.embed, texts)
+        await loop.run_in_executor(_encoder_thread(), engine.matcher.prepare, texts)
 
 
 @dataclass(slots=True)

@@ -7,6 +7,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -65,6 +66,11 @@ CALIBRATIONS: dict[Scorer, Calibration] = {
 # されない" as any positive is, and only the missing context tells them apart.
 BLEND_LEXICAL = 0.4
 LEXICAL_ALONE_OFFSET = 18.0
+# A text the lexical scorer finds near-verbatim for one entry (a pasted error message: at least
+# VERBATIM, and VERBATIM_GAP ahead of any other entry) is decided on spelling alone: the
+# encoder's few milliseconds of CPU would not change the answer, and pastes are most messages.
+VERBATIM = 97.0
+VERBATIM_GAP = 15.0
 SEMANTIC_ZERO = 0.3
 SEMANTIC_NO_CONTEXT_PENALTY = 30.0
 # The semantic score of a text closer to an example of bot/matching/unrelated.yaml ("my iPhone
@@ -229,16 +235,20 @@ class Matcher:
         return self._normalize(text[:MAX_INPUT_CHARS])
 
     def embed(self, texts: Sequence[str]) -> FloatArray | None:
-        """Return the texts' sentence vectors (None without an encoder), kept for their match.
-
-        This is the dear part of matching (a few ms of CPU per text, mostly holding the GIL):
-        a caller on an event loop runs `await asyncio.to_thread(matcher.embed, [text])` and
-        then matches on the loop: `match(text)` finds the vector instead of computing it (or
-        pass it: `match(text, embedding=vectors[0])`).
-        """
+        """Return the texts' sentence vectors (None without an encoder), kept for their match."""
         if self._semantic is None:
             return None
-        return self._semantic.embed([self._for_encoder(t) for t in texts])
+        return self._semantic.embed([_for_encoder(self._normalize, t) for t in texts])
+
+    def prepare(self, texts: Sequence[str]) -> None:
+        """Embed ahead, off the loop, the texts that need meaning (not near-verbatim pastes)."""
+        if self._semantic is None or not texts:
+            return
+        normalized = [self.normalize(t) for t in texts]
+        scoring = [self._normalize.without_devices(n) for n in normalized]
+        meant = ~_verbatim(self._scores(normalized, scoring))
+        if meant.any():
+            self.embed([t for t, m in zip(texts, meant, strict=True) if m])
 
     def match(self, text: str, embedding: FloatArray | None = None) -> MatchResult:
         """Return the entry a text is about, or None with alternatives when unsure."""
@@ -262,18 +272,6 @@ class Matcher:
         """Return each text's score for every entry (rows: texts, columns: entry_ids)."""
         return self._combined(texts, [self.normalize(t) for t in texts], embeddings)
 
-    def _for_encoder(self, text: str) -> str:
-        """Return the text as the encoder should read it: as written, less any device mention.
-
-        "Cannot connect to iCloud on my iPad" must not lean towards the patterns that name a
-        new iPad; the device is read separately (detect_device). The mention is found as the
-        lexical scorer finds it, in lower case.
-        """
-        lowered = " ".join(unicodedata.normalize("NFKC", text[: 2 * MAX_ENCODED_CHARS]).split())
-        lowered = lowered.lower()
-        stripped = self._normalize.without_devices(lowered)
-        return stripped if stripped and stripped != lowered else text
-
     def _combined(
         self, texts: Sequence[str], normalized: list[str], embeddings: FloatArray | None
     ) -> FloatArray:
@@ -281,10 +279,28 @@ class Matcher:
         scoring = [self._normalize.without_devices(n) for n in normalized]
         if self._semantic is None:
             return self._scores(normalized, scoring)
-        if embeddings is None:
-            vectors = self._semantic.vectors([self._for_encoder(t) for t in texts])
-        else:
-            vectors = embeddings
+        if self.scorer is Scorer.BLEND:
+            lexical = self._scores(normalized, scoring)
+            verbatim = _verbatim(lexical)
+            if verbatim.any():  # decided on spelling; the others are scored in full, alone
+                rest = [i for i, v in enumerate(verbatim) if not v]
+                scores = lexical.copy()
+                if rest:
+                    scores[rest] = self._blend(
+                        [texts[i] for i in rest],
+                        [normalized[i] for i in rest],
+                        None if embeddings is None else embeddings[rest],
+                    )
+                return scores
+        blended: FloatArray = self._blend(texts, normalized, embeddings)
+        return blended
+
+    def _blend(self, texts: Sequence[str], normalized: list[str], vecs: FloatArray | None) -> Any:
+        """Score with meaning: the semantic scorer, or its blend with the lexical one."""
+        scoring = [self._normalize.without_devices(n) for n in normalized]
+        assert self._semantic is not None
+        encoded = [_for_encoder(self._normalize, t) for t in texts]
+        vectors = self._semantic.vectors(encoded) if vecs is None else vecs
         cosines = self._semantic.similarity(vectors)
         semantic = 100 * (cosines - SEMANTIC_ZERO) / (1 - SEMANTIC_ZERO)
         context = np.array([self._normalize.has_context(t) for t in normalized], dtype=bool)
@@ -390,7 +406,7 @@ class Matcher:
         # text also gets it only on its best few windows (PARTIAL_WINDOWS).
         bound = 200 * common / np.maximum(index.shorter + common, 1) * weight
         promising = np.zeros(len(common), dtype=bool)
-        promising[self._promising_rows(index, common, owners)] = True
+        promising[_promising_rows(index, common, owners)] = True
         needed = eligible & (bound > so_far) & (bound >= PARTIAL_FLOOR) & promising[:, None]
         rows = np.flatnonzero(needed.any(axis=1))
         columns = np.flatnonzero(needed[rows].any(axis=0))
@@ -409,17 +425,6 @@ class Matcher:
             block = np.ix_(rows, columns)
             contained[block] = np.maximum(contained[block], words)
         return np.where(eligible, contained * weight, 0)
-
-    def _promising_rows(
-        self, index: _Batch, common: FloatArray, owners: list[int]
-    ) -> npt.NDArray[np.intp]:
-        """Pick every window of a short text and the best few windows of a long one."""
-        coverage = (common / index.pattern_len).max(axis=1)
-        rows: list[npt.NDArray[np.intp]] = []
-        for start, end in itertools.pairwise([*owners, len(common)]):
-            best = np.argsort(-coverage[start:end], kind="stable")[:PARTIAL_WINDOWS]
-            rows.append(best.astype(np.intp) + start)
-        return np.concatenate(rows)
 
     def _topic_matrix(self, found: Sequence[frozenset[str]]) -> npt.NDArray[np.bool_]:
         rows = [[name in topics for name in self._topic_names] for topics in found]
@@ -515,3 +520,33 @@ def matchable(knowledge: Knowledge) -> list[tuple[str, tuple[str, ...]]]:
     ]
     return [(item_id, texts) for item_id, texts in found if texts]
 
+
+def _verbatim(lexical: FloatArray) -> npt.NDArray[np.bool_]:
+    """Tell which rows of lexical scores name one entry near-verbatim (see VERBATIM)."""
+    if lexical.shape[1] < 2:
+        return np.asarray(lexical.max(axis=1, initial=0.0) >= VERBATIM)
+    top2 = -np.partition(-lexical, 1, axis=1)[:, :2]
+    return np.asarray((top2[:, 0] >= VERBATIM) & (top2[:, 0] - top2[:, 1] >= VERBATIM_GAP))
+
+
+def _for_encoder(normalizer: Normalizer, text: str) -> str:
+    """Return the text as the encoder should read it: as written, less any device mention.
+
+    "Cannot connect to iCloud on my iPad" must not lean towards the patterns that name a
+    new iPad; the device is read separately (detect_device). The mention is found as the
+    lexical scorer finds it, in lower case.
+    """
+    lowered = " ".join(unicodedata.normalize("NFKC", text[: 2 * MAX_ENCODED_CHARS]).split())
+    lowered = lowered.lower()
+    stripped = normalizer.without_devices(lowered)
+    return stripped if stripped and stripped != lowered else text
+
+
+def _promising_rows(index: _Batch, common: FloatArray, owners: list[int]) -> npt.NDArray[np.intp]:
+    """Pick every window of a short text and the best few windows of a long one."""
+    coverage = (common / index.pattern_len).max(axis=1)
+    rows: list[npt.NDArray[np.intp]] = []
+    for start, end in itertools.pairwise([*owners, len(common)]):
+        best = np.argsort(-coverage[start:end], kind="stable")[:PARTIAL_WINDOWS]
+        rows.append(best.astype(np.intp) + start)
+    return np.concatenate(rows)
