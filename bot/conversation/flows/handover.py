@@ -13,6 +13,7 @@ from bot.conversation.events import Attachment, Context, Tap, Text
 from bot.conversation.render import bullet_list, quote
 from bot.conversation.replies import Button, CopyToUser, Reply, Result, ToSupport
 from bot.conversation.state import UserState
+from bot.conversation.steps import is_final
 
 if TYPE_CHECKING:
     from bot.conversation.engine import ActionHandler, CommandHandler, Engine
@@ -64,6 +65,8 @@ def _on_handover(eng: Engine, state: UserState, cb: Callback, tap: Tap, ctx: Con
         return Result(state, toast=eng.t(lang, "handover.unavailable"), alert=True)
     if handed_over(state):
         return Result(state, toast=eng.t(lang, "handover.already"), alert=True)
+    if not reached_the_end(state, cb.entry, cb.device):  # an old or forged button
+        return Result(state, toast=eng.t(lang, "handover.not_at_end"), alert=True)
     name = display_name(state, ctx)
     opened = {"since": ctx.now, "lang": lang, "name": name}
     new_state = state.with_(extra={**state.extra, HANDOVER: opened})
@@ -74,6 +77,14 @@ def _on_handover(eng: Engine, state: UserState, cb: Callback, tap: Tap, ctx: Con
         toast=eng.t(lang, "toast.handover"),
         effects=(ToSupport(summary),),
     )
+
+
+def reached_the_end(state: UserState, entry_id: str, device: Device) -> bool:
+    """Tell whether the user's walk of this entry is at its end, where a person is offered."""
+    walk = state.walk
+    if walk is None or (walk.entry, walk.device) != (entry_id, device):
+        return False
+    return walk.done or is_final(walk)
 
 
 def _summary(

@@ -114,3 +114,25 @@ def test_starting_over_also_ends_a_handover(engine: Engine) -> None:
     assert isinstance(notice, ToSupport) and "ended the conversation" in notice.text
     plain = engine.handle(over.state, Command("reset"), SUPPORT)
     assert plain.effects == ()
+
+
+def test_talk_to_a_person_only_from_the_end_of_a_walk_the_user_reached(engine: Engine) -> None:
+    ctx = Context(now=1000.0, language_code="en", support=True)
+    forged = Tap(Callback(Action.HANDOVER, "cannot_connect_icloud", Device.MAC).encode())
+    # No walk at all: a forged or very old button.
+    r = engine.handle(UserState(31), forged, ctx)
+    assert r.effects == () and r.alert and "end of a walk" in (r.toast or "")
+    # A walk at its first step: not yet.
+    state = engine.handle(UserState(31, device=Device.MAC), Text("Cannot connect to iCloud"), ctx)
+    r = engine.handle(state.state, forged, ctx)
+    assert r.effects == () and HANDOVER not in r.state.extra
+    # At the end of that walk: yes, once.
+    at_end = state.state
+    for _ in range(40):
+        if at_end.walk is None or at_end.walk.position == len(at_end.walk.path) - 1:
+            break
+        at_end = engine.handle(at_end, Text("didn't work"), ctx).state
+    r = engine.handle(at_end, forged, ctx)
+    assert any(isinstance(e, ToSupport) for e in r.effects)
+    again = engine.handle(r.state, forged, ctx)
+    assert again.effects == () and again.alert
