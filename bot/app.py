@@ -132,7 +132,7 @@ async def run_bot(settings: Settings, knowledge_dir: Path, locales_dir: Path) ->
     readers = await open_ocr()
     learning = Learning(live, store) if settings.learning else None
     services = Services(live, store, status=status_feed(settings), learning=learning, ocr=readers)
-    app = build_application(settings, services)
+    bot = build_application(settings, services)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -140,7 +140,7 @@ async def run_bot(settings: Settings, knowledge_dir: Path, locales_dir: Path) ->
     # SIGHUP: reload knowledge/ and locales/ if they validate (the outcome goes to the log).
     loop.add_signal_handler(signal.SIGHUP, live.reload_in_background, "SIGHUP")
     try:
-        await serve(app, live, stop)
+        await serve(bot, live, stop)
     finally:
         if readers is not None:
             readers.close()
@@ -163,7 +163,10 @@ async def run_chat(
     store: Store = await SqliteStore.open(db) if db else MemoryStore()
     try:
         chat = terminal_chat(Services(live, store), out, settings.lang)
-        await chat.run(lines, interactive=lines.isatty())
+        try:
+            await chat.run(lines, interactive=lines.isatty())
+        finally:
+            await chat.service.outbox.close()
     finally:
         await store.close()
     return 0

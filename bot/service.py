@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -20,12 +20,12 @@ from bot.apple_status.feed import StatusFeed
 from bot.apple_status.report import StatusReport, Subscription, Verdict, verdict
 from bot.channels.base import (
     Channel,
-    DeliveryError,
     EffectHandlers,
     Incoming,
     MessageRef,
     Turn,
 )
+from bot.channels.outbox import Outbox
 from bot.conversation.engine import Engine
 from bot.conversation.events import Context, Event, Tap
 from bot.conversation.replies import (
@@ -42,8 +42,9 @@ from bot.conversation.state import UserState
 from bot.insights.learning import WINDOW_DAYS, Tally
 from bot.insights.stats import DAY, StatsReport, build_report, render_report
 from bot.live import LiveEngine
-from bot.storage.base import Store
+from bot.storage.base import Store, is_storage_failure
 from bot.storage.locks import UserLocks
+from bot.storage.queues import Anchor, Kind, Outgoing
 
 if TYPE_CHECKING:
     from bot.ocr import OcrPool  # Pillow and Tesseract: only where pictures are read
@@ -71,8 +72,10 @@ class ConversationService:
     learning: Learning | None = None  # order fixes by observed solve rate; None: authored
     clock: Callable[[], float] = time.time
     handlers: EffectHandlers = field(default_factory=EffectHandlers)
+    outbox: Outbox = field(init=False)
 
     def __post_init__(self) -> None:
+        self.outbox = Outbox(self.store, self.channel, self.locks)
         self.handlers.register(Subscribe, self._subscribe)
         self.handlers.register(RecordUnmatched, self._record_unmatched)
         self.handlers.register(Forget, self._forget)
@@ -80,7 +83,7 @@ class ConversationService:
         self.handlers.register(ShowStats, self._show_stats)
 
     async def handle(self, incoming: Incoming) -> None:
-        """Handle one event of a user end to end."""
+        """Handle one event of a user end to end (marking its inbox update done with the save)."""
         async with self.locks.hold(incoming.user_id):
             if self.learning is not None:
                 await self.learning.before_turn()
@@ -96,22 +99,36 @@ class ConversationService:
             )
             result = engine.handle(state, incoming.event, ctx)
             result = await self._with_status(engine, state, incoming.event, ctx, result)
-            await self.store.save(result.state, result.records)  # committed before we answer
-            if incoming.callback_id is not None:
-                await self._answer(incoming.callback_id, result)
             event = incoming.event
             tapped = event.message_id if isinstance(event, Tap) else None
+            outgoing = outgoing_of(incoming.chat_id, result, tapped, incoming.callback_id)
+            # The state, what to say and the update being done: one transaction.
+            rows = await self.store.save(
+                result.state, result.records, outgoing=outgoing, update_id=incoming.update_id
+            )
             turn = Turn(
                 incoming.user_id, incoming.chat_id, engine, result.state, tapped, incoming.source
             )
-            await self.show(turn, result.replies)
-            for effect in result.effects:
-                await self.handlers.apply(effect, turn)
-            if self.learning is not None:
-                await self.learning.after_turn(len(result.records))
+            try:
+                await self.outbox.submit(rows)
+                for effect in result.effects:
+                    await self.handlers.apply(effect, turn)
+                if self.learning is not None:
+                    await self.learning.after_turn(len(result.records))
+            except Exception as exc:
+                if not is_storage_failure(exc):
+                    raise
+                # The update is done (committed): handling it again would answer twice.
+                logger.warning("user %s: an effect failed on the database: %s", turn.user_id, exc)
 
     async def from_support(
-        self, user_id: int, source: MessageRef, text: str | None, *, done: bool = False
+        self,
+        user_id: int,
+        source: MessageRef,
+        text: str | None,
+        *,
+        done: bool = False,
+        update_id: int | None = None,
     ) -> None:
         """An operator answered the user (text, or None for a photo, a file…) or ended it."""
         async with self.locks.hold(user_id):  # the user's own updates wait, and so do we
@@ -122,12 +139,15 @@ class ConversationService:
                 result = engine.support_done(state, ctx)
             else:
                 result = engine.from_support(state, text, ctx)
-            await self.store.save(result.state, result.records)
+            outgoing = outgoing_of(user_id, result, None, None)
+            rows = await self.store.save(
+                result.state, result.records, outgoing=outgoing, update_id=update_id
+            )
+            delivered = await self.outbox.submit(rows)
             turn = Turn(user_id, user_id, engine, result.state, None, source)
-            delivered = await self.show(turn, result.replies)
             for effect in result.effects:
                 await self.handlers.apply(effect, turn)
-            if not delivered:
+            if not delivered:  # refused for good (blocked): the operators should know
                 notice = engine.support_undelivered(result.state, ctx)
                 undelivered = ToSupport(notice, reply_to_incoming=True, from_user=False)
                 await self.handlers.apply(undelivered, turn)
@@ -137,51 +157,16 @@ class ConversationService:
         async with self.locks.hold(turn.user_id):
             state = await self.store.load(turn.user_id)
             result = decide(turn.engine, state, Context(now=self.clock()))
-            await self.store.save(result.state, result.records)
+            outgoing = outgoing_of(turn.chat_id, result, None, None)
+            rows = await self.store.save(result.state, result.records, outgoing=outgoing)
+            await self.outbox.submit(rows)
             after = replace(turn, state=result.state, tapped=None)
-            await self.show(after, result.replies)
             for effect in result.effects:
                 await self.handlers.apply(effect, after)
 
-    async def show(self, turn: Turn, replies: tuple[Reply, ...]) -> bool:
-        """Show the replies; keep the id of the message with the walk's buttons.
-
-        Return False if any of them did not arrive.
-        """
-        state = turn.state
-        delivered = True
-        for reply in replies:
-            message_id = await self.deliver(turn.chat_id, reply, turn.tapped)
-            if message_id is None:
-                delivered = False
-                continue
-            if not reply.anchor or state.walk is None or state.walk.message_id == message_id:
-                continue
-            state = state.with_(walk=replace(state.walk, message_id=message_id))
-            await self.store.save(state)
-        return delivered
-
-    async def deliver(self, chat_id: int, reply: Reply, tapped: int | None) -> int | None:
-        """Edit the tapped message or send a new one; return its id, None if it did not arrive."""
-        try:
-            if reply.edit and tapped is not None:
-                edited = await self.channel.edit(chat_id, tapped, reply)
-                if edited is not None:
-                    return edited
-                logger.info("cannot edit message %s, sending a new one", tapped)
-            return await self.channel.send(chat_id, reply)
-        except DeliveryError as exc:
-            if exc.permanent:
-                logger.info("chat %s is unreachable (%s); skipping", chat_id, exc)
-            else:
-                logger.warning("a reply to chat %s was dropped: %s", chat_id, exc)
-            return None
-
-    async def _answer(self, callback_id: str, result: Result) -> None:
-        try:
-            await self.channel.answer(callback_id, result.toast, result.alert)
-        except DeliveryError as exc:  # too old, already answered: the reply still goes out
-            logger.info("callback answer refused: %s", exc)
+    async def say(self, chat_id: int, replies: Sequence[Reply], tapped: int | None = None) -> bool:
+        """Send replies decided outside a turn (through the outbox); False if refused."""
+        return await self.outbox.say([message_of(chat_id, r, tapped) for r in replies])
 
     async def _with_status(
         self, engine: Engine, state: UserState, event: Event, ctx: Context, result: Result
@@ -217,7 +202,7 @@ class ConversationService:
         """Delete everything stored about the user, then say so in place of the question."""
         await self.store.forget(turn.user_id)
         logger.info("user %s: deleted everything stored about them (/forget)", turn.user_id)
-        await self.deliver(turn.chat_id, Reply(effect.notice, edit=True), turn.tapped)
+        await self.say(turn.chat_id, [Reply(effect.notice, edit=True)], turn.tapped)
 
     async def _reload(self, effect: Reload, turn: Turn) -> None:
         """Reload knowledge/ and locales/ for an admin; report the outcome or every problem."""
@@ -227,8 +212,7 @@ class ConversationService:
             replies: tuple[Reply, ...] = (engine.reloaded(effect.lang),)
         else:
             replies = engine.reload_refused(effect.lang, problems)
-        for reply in replies:
-            await self.deliver(turn.chat_id, reply, None)
+        await self.say(turn.chat_id, replies)
 
     async def _show_stats(self, effect: ShowStats, turn: Turn) -> None:
         """Send an admin the outcome report (as text; the Telegram channel adds the chart)."""
@@ -240,9 +224,37 @@ class ConversationService:
         records = await self.store.outcomes_since(now - max(effect.windows) * DAY)
         report = await asyncio.to_thread(build_report, records, now, effect.windows)
         engine = turn.engine
-        for text in render_report(report, engine.knowledge, engine.locales, effect.lang):
-            await self.deliver(turn.chat_id, Reply(text), None)
+        texts = render_report(report, engine.knowledge, engine.locales, effect.lang)
+        await self.say(turn.chat_id, [Reply(text) for text in texts])
         return report
+
+
+def message_of(
+    chat_id: int, reply: Reply, tapped: int | None, state: UserState | None = None
+) -> Outgoing:
+    """Return the outbox message for a reply: an edit of the tapped message, or a new one."""
+    anchor = None
+    if reply.anchor and state is not None and state.walk is not None:
+        walk = state.walk
+        anchor = Anchor(state.user_id, walk.started_at, walk.message_id)
+    if reply.edit and tapped is not None:
+        return Outgoing(Kind.EDIT, chat_id, reply.text, reply.buttons, tapped, anchor=anchor)
+    return Outgoing(Kind.SEND, chat_id, reply.text, reply.buttons, anchor=anchor)
+
+
+def outgoing_of(
+    chat_id: int, result: Result, tapped: int | None, callback_id: str | None
+) -> list[Outgoing]:
+    """Return what a turn says: the answer to the button press first, then the replies."""
+    outgoing = []
+    if callback_id is not None:
+        outgoing.append(
+            Outgoing(
+                Kind.ANSWER, chat_id, result.toast, callback_id=callback_id, alert=result.alert
+            )
+        )
+    outgoing += [message_of(chat_id, r, tapped, result.state) for r in result.replies]
+    return outgoing
 
 
 # ----------------------------------------------------------------------------- schedules
@@ -318,7 +330,7 @@ class StatusPoller:
     live: LiveEngine
     store: Store
     feed: StatusFeed
-    channel: Channel
+    outbox: Outbox
     clock: Callable[[], float] = time.time
 
     async def poll(self) -> None:
@@ -331,23 +343,12 @@ class StatusPoller:
             decision = verdict(sub, reports[sub.lang], now)
             if decision is Verdict.WAIT:
                 continue
-            if decision is Verdict.FIXED and not await self._tell_fixed(sub):
-                continue  # a passing failure: the next poll tries again
+            if decision is Verdict.FIXED:
+                # Into the outbox (delivered and retried from there) before it is dropped.
+                reply = self.live.engine.status_fixed_reply(sub)
+                await self.outbox.say([message_of(sub.chat_id, reply, None)])
             await self.store.unsubscribe(sub)
             logger.info("user %s: status subscription %s", sub.user_id, decision.value)
-
-    async def _tell_fixed(self, sub: Subscription) -> bool:
-        """Send the "Apple fixed it" message; return False if it should be retried later."""
-        reply = self.live.engine.status_fixed_reply(sub)
-        try:
-            await self.channel.send(sub.chat_id, reply)
-        except DeliveryError as exc:
-            if not exc.permanent:
-                logger.warning("telling chat %s that Apple fixed it failed: %s", sub.chat_id, exc)
-                return False
-            # blocked, chat gone: it will not get better
-            logger.info("chat %s cannot hear that Apple fixed it: %s", sub.chat_id, exc)
-        return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,11 +50,15 @@ class MessageRef:
 
 
 class DeliveryError(BotError):
-    """A message did not arrive; `permanent`: retrying will not help (blocked, chat gone)."""
+    """A message did not arrive; `permanent`: retrying will not help (blocked, chat gone).
 
-    def __init__(self, detail: str, *, permanent: bool) -> None:
+    `retry_after`: the channel asked to wait this many seconds before trying again.
+    """
+
+    def __init__(self, detail: str, *, permanent: bool, retry_after: float | None = None) -> None:
         super().__init__(detail)
         self.permanent = permanent
+        self.retry_after = retry_after
 
 
 class Channel(Protocol):
@@ -90,6 +94,7 @@ class Incoming:
     user_handle: str = ""  # the @username without the @, if any
     source: MessageRef | None = None  # the user's message, when the event is one
     callback_id: str | None = None  # the button press to answer, when the event is a tap
+    update_id: int | None = None  # the inbox update it came in, marked done with the turn
 
 
 @dataclass(frozen=True, slots=True)

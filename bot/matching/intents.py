@@ -47,9 +47,7 @@ class IntentMatch:
 class IntentClassifier:
     """Tell next / solved / back from a short reply typed while a fix is shown."""
 
-    def __init__(
-        self, examples: Mapping[Intent, tuple[str, ...]], normalizer: Normalizer
-    ) -> None:
+    def __init__(self, examples: Mapping[Intent, tuple[str, ...]], normalizer: Normalizer) -> None:
         self._normalize = normalizer
         labels: list[Intent] = []
         texts: list[str] = []
@@ -96,4 +94,3 @@ class IntentClassifier:
         elif len(example) <= SHORT_JAPANESE:
             return 0.0
         return CONTAINED_BASE + CONTAINED_SPAN * len(example) / len(norm)
-

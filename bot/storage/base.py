@@ -10,7 +10,9 @@ from __future__ import annotations
 import abc
 import json
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, Self
 
@@ -19,12 +21,15 @@ from bot.content.knowledge import Device
 from bot.conversation.state import Outcome, OutcomeRecord, UserState
 from bot.errors import BotError
 from bot.insights.unmatched import UnmatchedKind, UnmatchedQuery
+from bot.storage.queues import Anchor, InboxUpdate, OutboxRow, Outgoing
 
 logger = logging.getLogger(__name__)
 
 # Every table stores something about a user in a `user_id` column, which is how forget() finds
 # it, except these (tests/storage/test_sqlite.py checks that every new table is one or the other).
-USER_FREE_TABLES = frozenset({"schema_version"})
+# The inbox and the outbox hold an update or a message only until it is handled or delivered
+# (seconds), and /forget must not drop the user's updates that come after it.
+USER_FREE_TABLES = frozenset({"schema_version", "inbox", "outbox"})
 
 
 class StorageError(BotError):
@@ -43,8 +48,19 @@ class Store(abc.ABC):
         """Return the user's state, or a fresh one for an unknown user."""
 
     @abc.abstractmethod
-    async def save(self, state: UserState, records: Sequence[OutcomeRecord] = ()) -> None:
-        """Store the state and append the user's history lines, all or nothing."""
+    async def save(
+        self,
+        state: UserState,
+        records: Sequence[OutcomeRecord] = (),
+        *,
+        outgoing: Sequence[Outgoing] = (),
+        update_id: int | None = None,
+    ) -> list[OutboxRow]:
+        """Store the state, the history lines and what to send, all or nothing.
+
+        `update_id`: the inbox update this turn handled, marked done in the same transaction.
+        Return the outbox rows of `outgoing`, for the sender.
+        """
 
     @abc.abstractmethod
     async def history(self, user_id: int) -> list[OutcomeRecord]:
@@ -83,7 +99,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def prune(self, older_than: float) -> int:
-        """Delete history lines before `older_than`; return how many were deleted."""
+        """Delete history lines before `older_than`; return how many were deleted.
+
+        Records of processed updates go too once PROCESSED_KEEP_SECONDS old (or before
+        `older_than`, if that is later).
+        """
 
     # Subscriptions to Apple's System Status (bot/apple_status/): one per user, the latest wins.
 
@@ -111,6 +131,36 @@ class Store(abc.ABC):
     async def support_user(self, chat_id: int, message_id: int) -> int | None:
         """Return the user a group post is about, or None for a post we do not know."""
 
+    # The inbox (bot/storage/queues.py): updates kept before their sender hears they arrived.
+
+    @abc.abstractmethod
+    async def inbox_add(self, updates: Sequence[InboxUpdate]) -> list[int]:
+        """Keep the updates not seen before, all or nothing; return their ids in the given order."""
+
+    @abc.abstractmethod
+    async def inbox_pending(self) -> list[InboxUpdate]:
+        """Return the kept updates not handled yet, lowest update_id first."""
+
+    @abc.abstractmethod
+    async def inbox_done(self, update_id: int) -> None:
+        """Mark an update handled without a turn to save; only its id and time are kept."""
+
+    # The outbox: what turns decided to send, until it is delivered or refused for good.
+
+    @abc.abstractmethod
+    async def enqueue(self, messages: Sequence[Outgoing]) -> list[OutboxRow]:
+        """Put messages decided outside a turn in the outbox; return their rows."""
+
+    @abc.abstractmethod
+    async def outbox_pending(self) -> list[OutboxRow]:
+        """Return every message not delivered yet, in the order they were decided."""
+
+    @abc.abstractmethod
+    async def outbox_done(
+        self, row_ids: Sequence[int], anchor: tuple[Anchor, int] | None = None
+    ) -> None:
+        """Delete delivered or refused messages; record a walk's new message id with them."""
+
     @abc.abstractmethod
     async def user_count(self) -> int:
         """Return how many users have a stored state."""
@@ -129,6 +179,21 @@ class Store(abc.ABC):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """Return True if the database failed (full, read-only, I/O error, locked): worth a retry."""
+    return isinstance(exc, StorageError | sqlite3.OperationalError)
+
+
+def anchored(state: UserState, anchor: Anchor, message_id: int) -> UserState | None:
+    """Return the state with the walk's message id set, None if a later turn moved on."""
+    walk = state.walk
+    if walk is None or walk.started_at != anchor.started_at or walk.message_id != anchor.expected:
+        return None
+    if walk.message_id == message_id:
+        return None
+    return state.with_(walk=replace(walk, message_id=message_id))
 
 
 def check_owner(state: UserState, records: Sequence[OutcomeRecord]) -> None:

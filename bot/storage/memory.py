@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import time
 from collections.abc import Sequence
 
 from bot.apple_status.report import Subscription
@@ -9,6 +11,7 @@ from bot.conversation.state import OutcomeRecord, UserState
 from bot.insights.unmatched import UnmatchedQuery
 from bot.storage.base import (
     Store,
+    anchored,
     check_owner,
     device_column,
     queries_of,
@@ -16,6 +19,7 @@ from bot.storage.base import (
     subscription_row,
     subscriptions_of,
 )
+from bot.storage.queues import PROCESSED_KEEP_SECONDS, Anchor, InboxUpdate, OutboxRow, Outgoing
 
 
 class MemoryStore(Store):
@@ -27,22 +31,46 @@ class MemoryStore(Store):
         self._subscriptions: dict[int, tuple[int, int, str, str, str, str, float]] = {}
         self._unmatched: dict[tuple[int, float], tuple[int, str, str, str | None, float]] = {}
         self._support: dict[tuple[int, int], tuple[int, float]] = {}  # post -> (user, at)
+        self._inbox: dict[int, InboxUpdate] = {}  # not handled yet
+        self._processed: dict[int, float] = {}  # update_id -> when it was handled
+        self._outbox: dict[int, tuple[str, float]] = {}  # row id -> (message JSON, created)
+        self._row_ids = itertools.count(1)
 
     async def load(self, user_id: int) -> UserState:
         """Return the user's state, or a fresh one for an unknown user."""
         row = self._users.get(user_id)
         return UserState(user_id) if row is None else UserState.from_row(user_id, *row)
 
-    async def save(self, state: UserState, records: Sequence[OutcomeRecord] = ()) -> None:
-        """Store the state and append the user's history lines, all or nothing."""
+    async def save(
+        self,
+        state: UserState,
+        records: Sequence[OutcomeRecord] = (),
+        *,
+        outgoing: Sequence[Outgoing] = (),
+        update_id: int | None = None,
+    ) -> list[OutboxRow]:
+        """Store the state, the history lines and what to send, all or nothing."""
         check_owner(state, records)
         # Build everything before changing anything, so a failure leaves the store untouched.
         row = (state.lang, device_column(state), state.to_json())
         lines = [
             (r.user_id, r.entry, r.device.value, r.fix, r.outcome.value, r.at) for r in records
         ]
+        blobs = [m.to_json() for m in outgoing]
         self._users[state.user_id] = row
         self._history.extend(lines)
+        if update_id is not None:
+            await self.inbox_done(update_id)
+        return self._enqueue(outgoing, blobs)
+
+    def _enqueue(self, messages: Sequence[Outgoing], blobs: Sequence[str]) -> list[OutboxRow]:
+        now = time.time()
+        rows = []
+        for message, blob in zip(messages, blobs, strict=True):
+            row_id = next(self._row_ids)
+            self._outbox[row_id] = (blob, now)
+            rows.append(OutboxRow(row_id, message, now))
+        return rows
 
     async def history(self, user_id: int) -> list[OutcomeRecord]:
         """Return the user's history, oldest first."""
@@ -84,6 +112,8 @@ class MemoryStore(Store):
         # Kept questions are the users' own words: they go with the history (not counted).
         self._unmatched = {k: q for k, q in self._unmatched.items() if q[4] >= older_than}
         self._support = {k: v for k, v in self._support.items() if v[1] >= older_than}
+        cutoff = max(older_than, time.time() - PROCESSED_KEEP_SECONDS)
+        self._processed = {k: at for k, at in self._processed.items() if at >= cutoff}
         return deleted
 
     async def subscribe(self, sub: Subscription) -> None:
@@ -112,6 +142,50 @@ class MemoryStore(Store):
         """Return the user a group post is about, or None for a post we do not know."""
         link = self._support.get((chat_id, message_id))
         return None if link is None else link[0]
+
+    async def inbox_add(self, updates: Sequence[InboxUpdate]) -> list[int]:
+        """Keep the updates not seen before; return their ids in the given order."""
+        fresh = []
+        for update in updates:
+            uid = update.update_id
+            if uid in self._inbox or uid in self._processed:
+                continue
+            self._inbox[uid] = update
+            fresh.append(uid)
+        return fresh
+
+    async def inbox_pending(self) -> list[InboxUpdate]:
+        """Return the kept updates not handled yet, lowest update_id first."""
+        return [self._inbox[uid] for uid in sorted(self._inbox)]
+
+    async def inbox_done(self, update_id: int) -> None:
+        """Mark an update handled without a turn to save; only its id and time are kept."""
+        self._inbox.pop(update_id, None)
+        self._processed.setdefault(update_id, time.time())
+
+    async def enqueue(self, messages: Sequence[Outgoing]) -> list[OutboxRow]:
+        """Put messages decided outside a turn in the outbox; return their rows."""
+        return self._enqueue(messages, [m.to_json() for m in messages])
+
+    async def outbox_pending(self) -> list[OutboxRow]:
+        """Return every message not delivered yet, in the order they were decided."""
+        rows = []
+        for row_id in sorted(self._outbox):
+            blob, created = self._outbox[row_id]
+            rows.append(OutboxRow(row_id, Outgoing.from_json(blob), created))
+        return rows
+
+    async def outbox_done(
+        self, row_ids: Sequence[int], anchor: tuple[Anchor, int] | None = None
+    ) -> None:
+        """Delete delivered or refused messages; record a walk's new message id with them."""
+        if anchor is not None:
+            spec, message_id = anchor
+            state = anchored(await self.load(spec.user_id), spec, message_id)
+            if state is not None and spec.user_id in self._users:
+                await self.save(state)
+        for row_id in row_ids:
+            self._outbox.pop(row_id, None)
 
     async def user_count(self) -> int:
         """Return how many users have a stored state."""

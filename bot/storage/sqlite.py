@@ -22,12 +22,13 @@ from bot.storage.base import (
     StorageError,
     Store,
     check_owner,
-    device_column,
     queries_of,
     records_of,
     subscription_row,
     subscriptions_of,
 )
+from bot.storage.queues import PROCESSED_KEEP_SECONDS, OutboxRow, Outgoing
+from bot.storage.sqlite_queues import SqliteQueues, enqueue, mark_done, save_user
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -102,6 +103,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX support_messages_user_id ON support_messages (user_id)",
         "CREATE INDEX support_messages_at ON support_messages (at)",
     ),
+    # 6: the inbox (updates kept before Telegram hears they arrived; a handled one keeps only
+    # its id and time, so that it is not handled twice) and the outbox (bot/storage/queues.py).
+    (
+        """CREATE TABLE inbox (
+            update_id INTEGER PRIMARY KEY,
+            payload TEXT,
+            received_at REAL NOT NULL,
+            done_at REAL
+        )""",
+        "CREATE INDEX inbox_pending ON inbox (update_id) WHERE done_at IS NULL",
+        "CREATE INDEX inbox_done_at ON inbox (done_at)",
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            message TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+    ),
 )
 BUSY_TIMEOUT_MS = 5000  # SQLite's own wait for a lock held elsewhere, per attempt
 LOCK_WAIT_SECONDS = 120.0  # then a transaction stops retrying and fails
@@ -114,7 +132,7 @@ _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 HISTORY_PAGE_USERS = 1000  # users whose history lines outcomes_by_user reads per query
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteQueues, Store):
     """A Store in one SQLite file, through one aiosqlite connection.
 
     The file is in WAL mode with synchronous=NORMAL: a committed transaction has been written
@@ -238,19 +256,23 @@ class SqliteStore(Store):
         lang, device, blob = rows[0]
         return UserState.from_row(user_id, lang, device, blob)
 
-    async def save(self, state: UserState, records: Sequence[OutcomeRecord] = ()) -> None:
-        """Store the state and append the user's history lines in one committed transaction."""
+    async def save(
+        self,
+        state: UserState,
+        records: Sequence[OutcomeRecord] = (),
+        *,
+        outgoing: Sequence[Outgoing] = (),
+        update_id: int | None = None,
+    ) -> list[OutboxRow]:
+        """Store the state, the history lines and what to send in one committed transaction."""
         check_owner(state, records)
+        blobs = [m.to_json() for m in outgoing]
+        now = time.time()
         async with self._transaction() as db:
-            # An upsert, not INSERT OR REPLACE: replacing would delete the row and cascade.
-            await db.execute(
-                "INSERT INTO users (user_id, lang, device, state, updated_at)"
-                " VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (user_id) DO UPDATE SET lang = excluded.lang,"
-                " device = excluded.device, state = excluded.state,"
-                " updated_at = excluded.updated_at",
-                (state.user_id, state.lang, device_column(state), state.to_json(), time.time()),
-            )
+            await save_user(db, state, now)
+            if update_id is not None:
+                await mark_done(db, update_id, now)
+            rows = await enqueue(db, outgoing, blobs, now)
             if records:
                 await db.executemany(
                     "INSERT INTO history (user_id, entry, device, fix, outcome, at)"
@@ -260,6 +282,7 @@ class SqliteStore(Store):
                         for r in records
                     ],
                 )
+        return rows
 
     async def history(self, user_id: int) -> list[OutcomeRecord]:
         """Return the user's history, oldest first."""
@@ -350,6 +373,8 @@ class SqliteStore(Store):
             await db.execute("DELETE FROM unmatched WHERE at < ?", (older_than,))
             # Links of old support posts go too: a reply to such a post is then ignored.
             await db.execute("DELETE FROM support_messages WHERE at < ?", (older_than,))
+            processed = max(older_than, time.time() - PROCESSED_KEEP_SECONDS)
+            await db.execute("DELETE FROM inbox WHERE done_at < ?", (processed,))
             return cursor.rowcount
 
     async def subscribe(self, sub: Subscription) -> None:

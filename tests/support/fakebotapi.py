@@ -51,6 +51,7 @@ import itertools
 import json
 import re
 import signal
+import socket
 import struct
 import time
 from collections import Counter, deque
@@ -865,6 +866,8 @@ class _Failure:
     status: int
     description: str
     parameters: JSONDict | None
+    reset: bool = False  # drop the connection without an answer
+    delay: float = 0.0  # answer only after this many seconds
 
 
 class _Signal:
@@ -1016,6 +1019,8 @@ class FakeBotApi:
         self._file_counter = itertools.count(1)
         self._commands: dict[tuple[str, str], list[JSONDict]] = {}
         self._failures: dict[str, deque[_Failure]] = {}
+        self._confirmed: set[int] = set()
+        self._fetched: set[int] = set()
 
         self._requests: deque[RequestRecord] = deque(maxlen=max_records)
         self._errors: deque[ErrorRecord] = deque(maxlen=max_records)
@@ -1431,6 +1436,36 @@ class FakeBotApi:
             _Failure(n, status, text, parameters)
         )
 
+    def reset_next(self, method: str, n: int = 1) -> None:
+        """Drop the connection of the next ``n`` calls of ``method`` (a TCP reset, no answer).
+
+        The calls have no effect.
+        """
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        failure = _Failure(n, 0, "connection reset", None, reset=True)
+        self._failures.setdefault(method.lower(), deque()).append(failure)
+
+    def slow_next(self, method: str, seconds: float, n: int = 1) -> None:
+        """Answer the next ``n`` calls of ``method`` only after ``seconds``, with a 504.
+
+        Past the client's timeout the client has given up; the calls have no effect.
+        """
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        failure = _Failure(n, 504, "Gateway Timeout", None, delay=seconds)
+        self._failures.setdefault(method.lower(), deque()).append(failure)
+
+    @property
+    def confirmed_update_ids(self) -> frozenset[int]:
+        """Update ids the bot confirmed (a later getUpdates offset): Telegram forgets them."""
+        return frozenset(self._confirmed)
+
+    @property
+    def fetched_update_ids(self) -> frozenset[int]:
+        """Update ids getUpdates has returned at least once (confirmed or not)."""
+        return frozenset(self._fetched)
+
     # -- test side: observing --------------------------------------------------------------
 
     def chat(self, user_id: int, *, include_deleted: bool = False) -> list[BotMessage]:
@@ -1724,7 +1759,9 @@ class FakeBotApi:
                     raise ApiError(404, "Not Found")
                 method, handler = entry
                 params = await self._read_params(request)
-                self._inject_failure(key)
+                failure = self._take_failure(key)
+                if failure is not None:
+                    await self._fail(request, failure)
                 result = await handler(_Params(params))
             except ApiError as error:
                 self._record(method, params, error.status, error.description)
@@ -1747,7 +1784,7 @@ class FakeBotApi:
                 self._last_activity = loop.time()
             self._state_signal.fire()
 
-    def _inject_failure(self, key: str) -> None:
+    def _take_failure(self, key: str) -> _Failure | None:
         for name in (key, "*"):
             queue = self._failures.get(name)
             if queue:
@@ -1755,7 +1792,23 @@ class FakeBotApi:
                 failure.remaining -= 1
                 if failure.remaining <= 0:
                     queue.popleft()
-                raise ApiError(failure.status, failure.description, failure.parameters)
+                return failure
+        return None
+
+    @staticmethod
+    async def _fail(request: web.Request, failure: _Failure) -> None:
+        """Carry out a scripted failure: wait, reset the connection, or answer an error."""
+        if failure.delay:
+            await asyncio.sleep(failure.delay)
+        if failure.reset:
+            transport = request.transport
+            if transport is not None:
+                sock = transport.get_extra_info("socket")
+                if sock is not None:  # linger 0: close() sends a RST, not a FIN
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                transport.abort()
+            raise ApiError(500, "connection reset")  # never reaches the client
+        raise ApiError(failure.status, failure.description, failure.parameters)
 
     def _record(self, method: str, params: JSONDict, status: int, description: str | None) -> None:
         self.method_counts[method] += 1
@@ -1951,10 +2004,10 @@ class FakeBotApi:
         self._updates_signal.fire()  # an older long poll wakes up and ends with 409
         if offset > 0:
             while self._updates and self._updates[0]["update_id"] < offset:
-                self._updates.popleft()
+                self._confirmed.add(self._updates.popleft()["update_id"])
         elif offset < 0:
             while len(self._updates) > -offset:
-                self._updates.popleft()
+                self._confirmed.add(self._updates.popleft()["update_id"])
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:  # each pass waits for a new update; ends by the deadline
@@ -1972,6 +2025,7 @@ class FakeBotApi:
                 self._poll_waiting -= 1
         if batch:
             self._delivered_update_id = max(self._delivered_update_id, batch[-1]["update_id"])
+            self._fetched.update(u["update_id"] for u in batch)
         return batch
 
     def _take_updates(self, limit: int) -> list[JSONDict]:

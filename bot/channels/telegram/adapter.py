@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import ContextTypes
 
 from bot.channels.base import Incoming, MessageLimits, MessageRef, Turn, utf16_units
 from bot.channels.telegram.calls import (
@@ -104,15 +103,13 @@ class TelegramChannel:
     async def send(self, chat_id: int, reply: Reply) -> int:
         """Send a new message; return its id (raises DeliveryError)."""
         markup = to_markup(reply.buttons)
-        try:
-            message = await with_retry(
-                lambda: self.bot.send_message(
-                    chat_id,
-                    reply.text,
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=markup,
-                    link_preview_options=NO_PREVIEW,
-                )
+        try:  # no retry here: the outbox retries, and keeps the chat's order meanwhile
+            message = await self.bot.send_message(
+                chat_id,
+                reply.text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+                link_preview_options=NO_PREVIEW,
             )
         except TelegramError as exc:
             raise delivery_error(exc) from exc
@@ -122,15 +119,13 @@ class TelegramChannel:
         """Replace a message; None if it can no longer be edited (raises DeliveryError)."""
         markup = to_markup(reply.buttons)
         try:
-            await with_retry(
-                lambda: self.bot.edit_message_text(
-                    reply.text,
-                    chat_id=chat_id,
-                    message_id=message_id,
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=markup,
-                    link_preview_options=NO_PREVIEW,
-                )
+            await self.bot.edit_message_text(
+                reply.text,
+                chat_id=chat_id,
+                message_id=message_id,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+                link_preview_options=NO_PREVIEW,
             )
         except BadRequest as exc:
             if is_not_modified(exc):  # it shows this already (a repeated tap)
@@ -145,9 +140,7 @@ class TelegramChannel:
     async def answer(self, callback_id: str, text: str | None, alert: bool) -> None:
         """Answer a button press (raises DeliveryError)."""
         try:
-            await with_retry(
-                lambda: self.bot.answer_callback_query(callback_id, text=text, show_alert=alert)
-            )
+            await self.bot.answer_callback_query(callback_id, text=text, show_alert=alert)
         except TelegramError as exc:
             raise delivery_error(exc) from exc
 
@@ -195,16 +188,21 @@ class TelegramAdapter:
     support: SupportGroup
     pictures: PictureReader
 
-    async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Handle one update end to end."""
+    async def on_update(self, update: Update) -> None:
+        """Handle one update end to end; mark it done in the inbox."""
+        if not await self._handle(update):
+            await self.service.store.inbox_done(update.update_id)
+
+    async def _handle(self, update: Update) -> bool:
+        """Return True if a turn saved the update as done together with its state."""
         chat = update.effective_chat
         if chat is not None and chat.type != ChatType.PRIVATE:
             await self.support.on_group_update(update)
-            return
+            return False
         incoming = to_event(update)
         user = update.effective_user
         if incoming is None or user is None or chat is None:
-            return
+            return False
         if isinstance(incoming, Picture):
             event: Event = await self.pictures.read(chat.id, incoming)
         else:
@@ -221,5 +219,7 @@ class TelegramAdapter:
                 user_handle=user.username or "",
                 source=MessageRef(chat.id, message.message_id) if message is not None else None,
                 callback_id=query.id if query is not None else None,
+                update_id=update.update_id,
             )
         )
+        return True

@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 from telegram import BotCommand, Update
 from telegram.error import BadRequest, NetworkError, TelegramError
-from telegram.ext import Application, ContextTypes, TypeHandler
-from telegram.warnings import PTBDeprecationWarning
+from telegram.ext import Application, ContextTypes
+from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
+from bot.channels.outbox import Outbox
 from bot.channels.telegram.adapter import TelegramAdapter, TelegramChannel, stats_with_chart
 from bot.channels.telegram.calls import with_retry
 from bot.channels.telegram.pictures import PictureReader
-from bot.channels.telegram.processor import CONNECTION_POOL_SIZE, PerUserProcessor
+from bot.channels.telegram.polling import Poller, recover
+from bot.channels.telegram.processor import CONNECTION_POOL_SIZE, UpdateProcessor
 from bot.channels.telegram.support import SupportGroup
 from bot.channels.telegram.transport import AiohttpRequest
 from bot.config import Settings
@@ -27,20 +30,33 @@ from bot.service import DAY_SECONDS, Services, StatusPoller, prune_history
 logger = logging.getLogger(__name__)
 
 PRUNE_JOB = "prune-history"
+STOP_TIMEOUT = 10.0  # seconds to finish the updates in flight; the rest wait in the inbox
 App = Application[Any, Any, Any, Any, Any, Any]  # PTB's generic parameters: its defaults
 
 
-def build_application(settings: Settings, services: Services) -> App:
+@dataclass(frozen=True, slots=True)
+class TelegramBot:
+    """The parts a Telegram bot runs: PTB's Application (the Bot, the JobQueue), our updates."""
+
+    app: App
+    processor: UpdateProcessor  # handles updates from the inbox, each user's in order
+    outbox: Outbox  # delivers what turns decided
+
+
+def build_application(settings: Settings, services: Services) -> TelegramBot:
     """Assemble the python-telegram-bot Application around the service."""
     # PTB 22 warns on every 429 that RetryAfter.retry_after will become a timedelta; we read
     # both kinds (calls.retry_seconds). Ignoring it beats setting PTB_TIMEDELTA in os.environ.
     warnings.filterwarnings("ignore", category=PTBDeprecationWarning, message=".*retry_after")
+    # polling.py asks for getUpdates' raw JSON on purpose (the inbox keeps it as received).
+    warnings.filterwarnings("ignore", category=PTBUserWarning, message=".*Bot.getUpdates")
     app = (
         Application.builder()
         .token(settings.token)
         .base_url(settings.api_base_url)
         .base_file_url(settings.api_file_url)
-        .concurrent_updates(PerUserProcessor(services.locks))
+        # No Updater: it would confirm updates to Telegram before they are kept (polling.py).
+        .updater(None)
         # aiohttp instead of PTB's httpx: a quarter of the CPU per Bot API call
         # (transport.py); getUpdates has its own connection, as in PTB's default.
         .request(AiohttpRequest(connection_pool_size=CONNECTION_POOL_SIZE))
@@ -55,18 +71,18 @@ def build_application(settings: Settings, services: Services) -> App:
     support.register()
     service.handlers.register(ShowStats, stats_with_chart(service, channel))
     adapter = TelegramAdapter(service, support, PictureReader(app.bot, services.ocr))
-    app.add_handler(TypeHandler(Update, adapter.on_update))
+    processor = UpdateProcessor(adapter.on_update, services.store, services.locks)
     app.add_error_handler(on_error)
 
     async def new_menu(engine: Engine) -> None:  # the menu's texts may have changed
         await register_commands(app, engine)
 
     services.live.on_reload(new_menu)
-    _schedule(app, settings, services, channel)
-    return app
+    _schedule(app, settings, services, service.outbox)
+    return TelegramBot(app, processor, service.outbox)
 
 
-def _schedule(app: App, settings: Settings, services: Services, channel: TelegramChannel) -> None:
+def _schedule(app: App, settings: Settings, services: Services, outbox: Outbox) -> None:
     """Run the service's schedules on PTB's JobQueue (started and stopped with the app)."""
     if app.job_queue is None:
         logger.warning("no JobQueue (python-telegram-bot[job-queue]): history is not pruned")
@@ -74,7 +90,7 @@ def _schedule(app: App, settings: Settings, services: Services, channel: Telegra
             logger.warning("no JobQueue: nobody is notified when Apple fixes an outage")
         return
     if services.status is not None:
-        poller = StatusPoller(services.live, services.store, services.status, channel)
+        poller = StatusPoller(services.live, services.store, services.status, outbox)
 
         async def poll(context: ContextTypes.DEFAULT_TYPE) -> None:
             await poller.poll()
@@ -118,18 +134,21 @@ async def register_commands(app: App, engine: Engine) -> None:
             logger.warning("could not register the %s command menu: %s", lang, exc)
 
 
-async def serve(app: App, live: LiveEngine, stop: asyncio.Event) -> None:
+async def serve(bot: TelegramBot, live: LiveEngine, stop: asyncio.Event) -> None:
     """Long-poll until stop is set, then finish the updates in flight and shut down."""
+    app = bot.app
     async with app:
         await register_commands(app, live.engine)
         await app.start()
         if app.job_queue is not None:  # APScheduler cannot start a repeating job right away
             for job in app.job_queue.get_jobs_by_name(PRUNE_JOB):
                 await job.run(app)  # the daily prune, once now at start-up
-        assert app.updater is not None
-        await app.updater.start_polling(allowed_updates=["message", "callback_query"])
+        await with_retry(lambda: app.bot.delete_webhook())  # polling and a webhook exclude
+        await bot.outbox.resume()
+        await recover(app.bot, bot.processor.store, bot.processor)
         logger.info("bot started, polling for updates")
-        await stop.wait()
+        await Poller(app.bot, bot.processor.store, bot.processor).run(stop)
         logger.info("stopping")
-        await app.updater.stop()
+        await bot.processor.join(STOP_TIMEOUT)
+        await bot.outbox.close()
         await app.stop()

@@ -49,7 +49,8 @@ def delivery_error(exc: TelegramError) -> DeliveryError:
     if isinstance(exc, Forbidden | BadRequest):
         return DeliveryError(exc.message, permanent=True)
     if isinstance(exc, RetryAfter):
-        return DeliveryError("flood limit persisted", permanent=False)
+        wait = retry_seconds(exc)
+        return DeliveryError(f"flood limit ({wait:g} s)", permanent=False, retry_after=wait)
     return DeliveryError(f"{type(exc).__name__}: {exc.message}", permanent=False)
 
 

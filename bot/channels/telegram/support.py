@@ -60,7 +60,11 @@ class SupportGroup:
         text = message.text
         command = (text or "").split(maxsplit=1)[0].partition("@")[0].lower() if text else ""
         await self.service.from_support(
-            user_id, MessageRef(chat.id, message.message_id), text, done=command == "/done"
+            user_id,
+            MessageRef(chat.id, message.message_id),
+            text,
+            done=command == "/done",
+            update_id=update.update_id,
         )
 
     async def post(self, text: str, user_id: int, reply_to: MessageRef | None = None) -> None:

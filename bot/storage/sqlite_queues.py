@@ -1,0 +1,144 @@
+"""The inbox and outbox of SqliteStore (bot/storage/queues.py), apart from its other tables."""
+
+from __future__ import annotations
+
+import abc
+import logging
+import sqlite3
+import time
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import aiosqlite
+
+from bot.conversation.state import UserState
+from bot.storage.base import anchored, device_column
+from bot.storage.queues import Anchor, InboxUpdate, OutboxRow, Outgoing
+
+logger = logging.getLogger(__name__)
+
+DELETE_BATCH = 500  # ids per DELETE (SQLite allows 32766 parameters per statement)
+
+
+async def save_user(db: aiosqlite.Connection, state: UserState, now: float) -> None:
+    """Insert or update the user's row (inside the caller's transaction)."""
+    # An upsert, not INSERT OR REPLACE: replacing would delete the row and cascade.
+    await db.execute(
+        "INSERT INTO users (user_id, lang, device, state, updated_at)"
+        " VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (user_id) DO UPDATE SET lang = excluded.lang,"
+        " device = excluded.device, state = excluded.state,"
+        " updated_at = excluded.updated_at",
+        (state.user_id, state.lang, device_column(state), state.to_json(), now),
+    )
+
+
+async def mark_done(db: aiosqlite.Connection, update_id: int, now: float) -> None:
+    """Record an update as handled (inside the caller's transaction)."""
+    # The update's JSON goes (it is the user's words); its id stays to skip a redelivery.
+    await db.execute(
+        "INSERT INTO inbox (update_id, payload, received_at, done_at) VALUES (?, NULL, ?, ?)"
+        " ON CONFLICT (update_id) DO UPDATE SET payload = NULL,"
+        " done_at = coalesce(inbox.done_at, excluded.done_at)",
+        (update_id, now, now),
+    )
+
+
+async def enqueue(
+    db: aiosqlite.Connection, messages: Sequence[Outgoing], blobs: Sequence[str], now: float
+) -> list[OutboxRow]:
+    """Append messages to the outbox (inside the caller's transaction); return their rows."""
+    if not messages:
+        return []
+    # One statement for all (a thread hop each costs more than the insert); the rowids of one
+    # insert in one write transaction are consecutive, so sorted they follow the VALUES.
+    values = ", ".join("(?, ?)" for _ in blobs)
+    params = [p for blob in blobs for p in (blob, now)]
+    found = await db.execute_fetchall(
+        f"INSERT INTO outbox (message, created_at) VALUES {values} RETURNING id", params
+    )
+    ids = sorted(int(row[0]) for row in found)
+    return [OutboxRow(i, m, now) for i, m in zip(ids, messages, strict=True)]
+
+
+class SqliteQueues(abc.ABC):
+    """The inbox and outbox methods of the Store contract, on SqliteStore's connection."""
+
+    @abc.abstractmethod
+    def _transaction(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+        """Run the block in one write transaction."""
+
+    @abc.abstractmethod
+    async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Run one query."""
+
+    async def inbox_add(self, updates: Sequence[InboxUpdate]) -> list[int]:
+        """Keep the updates not seen before, in one transaction; return their ids in order."""
+        if not updates:
+            return []
+        # One statement (atomic on its own, one thread hop for a whole getUpdates batch).
+        values = ", ".join("(?, ?, ?)" for _ in updates)
+        params = [p for u in updates for p in (u.update_id, u.payload, u.received_at)]
+        found = await self._rows(
+            f"INSERT INTO inbox (update_id, payload, received_at) VALUES {values}"
+            " ON CONFLICT (update_id) DO NOTHING RETURNING update_id",
+            params,
+        )
+        fresh = {int(row[0]) for row in found}
+        return [u.update_id for u in updates if u.update_id in fresh]
+
+    async def inbox_pending(self) -> list[InboxUpdate]:
+        """Return the kept updates not handled yet, lowest update_id first."""
+        rows = await self._rows(
+            "SELECT update_id, payload, received_at FROM inbox"
+            " WHERE done_at IS NULL ORDER BY update_id"
+        )
+        return [InboxUpdate(int(uid), str(payload), float(at)) for uid, payload, at in rows]
+
+    async def inbox_done(self, update_id: int) -> None:
+        """Mark an update handled without a turn to save; only its id and time are kept."""
+        async with self._transaction() as db:
+            await mark_done(db, update_id, time.time())
+
+    async def enqueue(self, messages: Sequence[Outgoing]) -> list[OutboxRow]:
+        """Put messages decided outside a turn in the outbox; return their rows."""
+        if not messages:
+            return []
+        blobs = [m.to_json() for m in messages]
+        async with self._transaction() as db:
+            return await enqueue(db, messages, blobs, time.time())
+
+    async def outbox_pending(self) -> list[OutboxRow]:
+        """Return every message not delivered yet, in the order they were decided."""
+        rows = await self._rows("SELECT id, message, created_at FROM outbox ORDER BY id")
+        pending = []
+        for row_id, blob, created in rows:
+            try:
+                pending.append(OutboxRow(int(row_id), Outgoing.from_json(blob), float(created)))
+            except ValueError:  # written by a newer bot, or damaged: it cannot be sent
+                logger.warning("skipping unreadable outbox message %s", row_id)
+        return pending
+
+    async def outbox_done(
+        self, row_ids: Sequence[int], anchor: tuple[Anchor, int] | None = None
+    ) -> None:
+        """Delete delivered or refused messages; record a walk's new message id with them."""
+        if anchor is None:
+            # One statement, committed on its own: the sender marks deliveries in batches.
+            for start in range(0, len(row_ids), DELETE_BATCH):
+                batch = row_ids[start : start + DELETE_BATCH]
+                marks = ", ".join("?" for _ in batch)
+                await self._rows(f"DELETE FROM outbox WHERE id IN ({marks})", batch)
+            return
+        async with self._transaction() as db:
+            spec, message_id = anchor
+            found = await db.execute_fetchall(
+                "SELECT lang, device, state FROM users WHERE user_id = ?", (spec.user_id,)
+            )
+            for lang, device, blob in found:
+                state = UserState.from_row(spec.user_id, lang, device, blob)
+                newer = anchored(state, spec, message_id)
+                if newer is not None:
+                    await save_user(db, newer, time.time())
+            await db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in row_ids])
