@@ -1,4 +1,4 @@
-"""Command line: `python -m bot check | match | run | chat | stats | unmatched`."""
+"""Command line: `python -m bot check | match | run | chat | stats | unmatched | migrate-db`."""
 
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
         "--db",
         type=Path,
         default=None,
-        help="learn the fix order from this database if it exists (default: $BOT_DB_PATH)",
+        help="learn the fix order from this database if it exists"
+        " (default: $BOT_DATABASE_URL, else $BOT_DB_PATH)",
     )
     sub.add_parser("run", help="run the Telegram bot (long polling)")
     chat = sub.add_parser("chat", help="talk to the bot in this terminal, no token needed")
@@ -70,6 +71,17 @@ def _parser() -> argparse.ArgumentParser:
     unmatched.add_argument("--days", type=int, default=None, help="only the last N days")
     unmatched.add_argument("--limit", type=int, default=30, help="how many (default: 30)")
     unmatched.add_argument("--json", action="store_true", help="print JSON Lines")
+    migrate = sub.add_parser(
+        "migrate-db", help="copy a SQLite database into an empty PostgreSQL database"
+    )
+    migrate.add_argument("--from", dest="source", required=True, metavar="sqlite:PATH")
+    migrate.add_argument(
+        "--to",
+        dest="target",
+        default=None,
+        metavar="postgresql://…",
+        help="(default: $BOT_DATABASE_URL)",
+    )
     return parser
 
 
@@ -111,7 +123,7 @@ def cmd_match(args: argparse.Namespace, settings: Settings) -> int:
     knowledge = content.knowledge
     matcher = Matcher(knowledge, content.normalizer)
     device = Device(args.device)
-    learned = _learned(args.db or settings.db_path, knowledge, settings)
+    learned = _learned(args.db, knowledge, settings)
     queries = [args.text] if args.text is not None else [line.rstrip("\r\n") for line in sys.stdin]
     for result in matcher.match_many(queries):
         fixes = list(path_for(knowledge, learned, result.entry, device)) if result.entry else []
@@ -140,19 +152,23 @@ def cmd_match(args: argparse.Namespace, settings: Settings) -> int:
 # ------------------------------------------------------------- outcomes, learning, unmatched
 
 
-def _learned(path: Path, knowledge: Knowledge, settings: Settings) -> LearnedOrder:
+def _learned(db: Path | None, knowledge: Knowledge, settings: Settings) -> LearnedOrder:
     """Return the fix order learned from the database, if there is one and learning is on."""
     from bot.app import read_outcomes
     from bot.insights.learning import WINDOW_DAYS, learned_orders
     from bot.insights.stats import DAY
 
-    if not settings.learning or not path.exists():
+    source: Path | str = settings.database_url or settings.db_path if db is None else db
+    if not settings.learning or (isinstance(source, Path) and not source.exists()):
         return {}
-    records = asyncio.run(read_outcomes(path, time.time() - WINDOW_DAYS * DAY))
+    records = asyncio.run(read_outcomes(source, time.time() - WINDOW_DAYS * DAY))
     return learned_orders(records, knowledge)
 
 
-def _open_existing(db: Path | None, settings: Settings) -> Path | None:
+def _open_existing(db: Path | None, settings: Settings) -> Path | str | None:
+    """Return --db, else BOT_DATABASE_URL, else BOT_DB_PATH; None (said why) if it is missing."""
+    if db is None and settings.database_url is not None:
+        return str(settings.database_url)
     path = db if db is not None else settings.db_path
     if not path.exists():
         print(f"error: no database at {path} (set BOT_DB_PATH or pass --db)", file=sys.stderr)
@@ -210,6 +226,13 @@ def cmd_unmatched(args: argparse.Namespace, settings: Settings) -> int:
         else:
             print(format_line(item))
     return 0
+
+
+def cmd_migrate_db(args: argparse.Namespace, settings: Settings) -> int:
+    """Copy every table of a SQLite database into an empty PostgreSQL database."""
+    from bot.storage.migrate import main as migrate
+
+    return migrate(args.source, args.target or settings.database_url)
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -272,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "chat": cmd_chat,
         "stats": cmd_stats,
         "unmatched": cmd_unmatched,
+        "migrate-db": cmd_migrate_db,
     }[args.command]
     try:
         return command(args, settings)

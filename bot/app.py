@@ -28,6 +28,7 @@ from bot.matching.matcher import Matcher
 from bot.matching.normalize import Normalizer
 from bot.service import Learning, Services
 from bot.storage.base import Store
+from bot.storage.factory import open_store_url
 from bot.storage.memory import MemoryStore
 from bot.storage.sqlite import SqliteStore
 
@@ -128,7 +129,7 @@ async def run_bot(settings: Settings, knowledge_dir: Path, locales_dir: Path) ->
     from bot.channels.telegram.application import build_application, serve
 
     live = live_engine(knowledge_dir, locales_dir)
-    store = await SqliteStore.open(settings.db_path)
+    store = await open_store_url(settings.database_url, settings.db_path)
     readers = await open_ocr()
     learning = Learning(live, store) if settings.learning else None
     services = Services(live, store, status=status_feed(settings), learning=learning, ocr=readers)
@@ -160,7 +161,13 @@ async def run_chat(
     from bot.channels.terminal import terminal_chat
 
     live = live_engine(knowledge_dir, locales_dir)
-    store: Store = await SqliteStore.open(db) if db else MemoryStore()
+    store: Store
+    if db is not None:
+        store = await SqliteStore.open(db)
+    elif settings.database_url is not None:  # the conversation goes where the bot keeps its own
+        store = await open_store_url(settings.database_url, settings.db_path)
+    else:
+        store = MemoryStore()
     try:
         chat = terminal_chat(Services(live, store), out, settings.lang)
         try:
@@ -172,13 +179,20 @@ async def run_chat(
     return 0
 
 
-async def read_outcomes(db: Path, since: float) -> list[OutcomeRecord]:
+async def _open_existing(db: Path | str) -> Store:
+    """Open an existing database: a SQLite file (read-only is enough) or a PostgreSQL URL."""
+    if isinstance(db, str):
+        return await open_store_url(db, Path())
+    return await SqliteStore.open(db, require_write=False)
+
+
+async def read_outcomes(db: Path | str, since: float) -> list[OutcomeRecord]:
     """Return the history lines of an existing database since a time."""
-    async with await SqliteStore.open(db, require_write=False) as store:
+    async with await _open_existing(db) as store:
         return await store.outcomes_since(since)
 
 
-async def read_unmatched(db: Path, since: float) -> list[UnmatchedQuery]:
+async def read_unmatched(db: Path | str, since: float) -> list[UnmatchedQuery]:
     """Return the unmatched questions of an existing database since a time."""
-    async with await SqliteStore.open(db, require_write=False) as store:
+    async with await _open_existing(db) as store:
         return await store.unmatched_since(since)

@@ -25,6 +25,30 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Telegram tokens look like "123456789:AA…" (bot id, colon, 30+ url-safe characters).
 _TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")  # BOT_DATABASE_URL: PostgreSQL only
+
+
+def redact_url(url: str) -> str:
+    """Return the URL with its password, in the user part or the query, replaced by ***."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, _, host = netloc.rpartition("@")
+        if ":" in user:
+            netloc = f"{user.split(':', 1)[0]}:***@{host}"
+    query = re.sub(r"(?i)(^|&)(password)=[^&]*", r"\1\2=***", parts.query)
+    # Replaced in place, not rebuilt: urlunsplit would drop the // of postgresql:///db.
+    redacted = url.replace(parts.netloc, netloc, 1) if netloc != parts.netloc else url
+    return redacted.replace(f"?{parts.query}", f"?{query}", 1) if query != parts.query else redacted
+
+
+class SecretUrl(str):
+    """A database URL whose repr hides its password (it still connects as str)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(redact_url(self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +69,7 @@ class Settings:
     support_chat_id: int | None = None  # the operators' group; None: no handover to a person
     history_days: int = DEFAULT_HISTORY_DAYS
     lang: str = "en"  # LANG: the language of `bot chat` and `bot stats` (LANGUAGES.pick)
+    database_url: SecretUrl | None = None  # BOT_DATABASE_URL: PostgreSQL instead of BOT_DB_PATH
 
     @classmethod
     def from_env(
@@ -98,6 +123,7 @@ class Settings:
             support_chat_id=support_chat_id,
             history_days=history_days,
             lang=LANGUAGES.pick(None, env.get("LANG")),
+            database_url=_database_url(env),
         )
 
 
@@ -174,3 +200,17 @@ def _operator_settings(env: Mapping[str, str]) -> tuple[int | None, int]:
             f"BOT_HISTORY_DAYS must be a whole number of days, 1 or more (got {raw!r})"
         )
     return support, int(raw)
+
+
+def _database_url(env: Mapping[str, str]) -> SecretUrl | None:
+    """Read BOT_DATABASE_URL: unset or empty keeps SQLite at BOT_DB_PATH."""
+    raw = env.get("BOT_DATABASE_URL", "").strip()
+    if not raw:
+        return None
+    if not raw.startswith(DATABASE_URL_SCHEMES):
+        # The value may carry a password: name the variable, never echo it.
+        raise ConfigError(
+            "BOT_DATABASE_URL must start with postgresql:// "
+            "(e.g. postgresql://bot:PASSWORD@db.example:5432/bot), or be unset for SQLite"
+        )
+    return SecretUrl(raw)

@@ -10,6 +10,9 @@ import pytest
 
 from tests.support.botproc import TOKEN, BotProcess
 from tests.support.fakebotapi import FakeBotApi
+from tests.support.postgres import pg_server, pg_url
+
+__all__ = ["pg_server", "pg_url"]  # a throwaway PostgreSQL server, a schema per test
 
 # The bot opts in to PTB 22's timedelta durations; tests that use PTB in-process do the same.
 os.environ.setdefault("PTB_TIMEDELTA", "true")

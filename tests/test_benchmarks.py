@@ -101,3 +101,18 @@ def test_bench_ocr(tmp_path: Path) -> None:
     e2e = result["end_to_end"]
     assert e2e["screenshots"] > 0
     assert e2e["baseline"]["n"] == e2e["during_pictures"]["n"] > 0
+
+
+def test_bench_store_compares_the_backends(tmp_path: Path, pg_url: str) -> None:
+    from benchmarks import bench_store
+
+    out = tmp_path / "store.json"
+    assert (
+        bench_store.main(["--smoke", "--tasks", "5", "--database-url", pg_url, "--out", str(out)])
+        == 0
+    )
+    result = json.loads(out.read_text(encoding="utf-8"))
+    rows = {row["backend"]: row for row in result["rows"]}
+    assert set(rows) == {"memory", "sqlite", "postgres", "postgres+lock"}
+    for row in rows.values():
+        assert row["saves"] == 100 and row["per_second"] > 0

@@ -1,4 +1,4 @@
-"""Where user states live: the Store contract, memory and SQLite; `open_store(url)` picks one."""
+"""Where user states live: the Store contract, memory, SQLite, PostgreSQL; `open_store(url)`."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ _POSTGRES = ("postgresql://", "postgres://")
 async def open_store(url: str | Path) -> Store:
     """Open the store a URL names: `sqlite:PATH` or a plain path, `memory:`.
 
-    `postgresql://…` is recognised but not available yet; any other `scheme://` is refused.
-    Raises ConfigError for a URL it cannot use, StorageError for a database it cannot use.
+    `postgresql://…` opens PostgresStore; any other `scheme://` is refused. Raises ConfigError
+    for a URL it cannot use, a BotError (one line) for a database it cannot use.
     """
     text = str(url).strip()
     if text == _MEMORY:
@@ -24,7 +24,9 @@ async def open_store(url: str | Path) -> Store:
 
         return MemoryStore()
     if text.startswith(_POSTGRES):
-        raise ConfigError("PostgreSQL storage is not available yet: use sqlite:PATH or a path")
+        from bot.storage.factory import open_store_url
+
+        return await open_store_url(text, Path())
     if text.startswith(_SQLITE):
         text = text.removeprefix(_SQLITE)
     elif "://" in text or text.startswith(_MEMORY):

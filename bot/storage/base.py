@@ -12,6 +12,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, Self
@@ -138,8 +139,8 @@ class Store(abc.ABC):
         """Keep the updates not seen before, all or nothing; return their ids in the given order."""
 
     @abc.abstractmethod
-    async def inbox_pending(self) -> list[InboxUpdate]:
-        """Return the kept updates not handled yet, lowest update_id first."""
+    async def inbox_pending(self, user_key: int | None = None) -> list[InboxUpdate]:
+        """Return the kept updates not handled yet (of one user_key, if given), oldest first."""
 
     @abc.abstractmethod
     async def inbox_done(self, update_id: int) -> None:
@@ -152,14 +153,23 @@ class Store(abc.ABC):
         """Put messages decided outside a turn in the outbox; return their rows."""
 
     @abc.abstractmethod
-    async def outbox_pending(self) -> list[OutboxRow]:
-        """Return every message not delivered yet, in the order they were decided."""
+    async def outbox_pending(self, chat_id: int | None = None) -> list[OutboxRow]:
+        """Return the messages not delivered yet (to one chat, if given), in decided order."""
 
     @abc.abstractmethod
     async def outbox_done(
         self, row_ids: Sequence[int], anchor: tuple[Anchor, int] | None = None
     ) -> None:
         """Delete delivered or refused messages; record a walk's new message id with them."""
+
+    # Several instances on one database (PostgresStore): one user's updates at a time.
+
+    shared: bool = False  # True: other processes use the same inbox and outbox
+
+    @asynccontextmanager
+    async def user_lock(self, user_id: int) -> AsyncIterator[None]:
+        """Hold the user's lock across processes (one process alone needs none: UserLocks)."""
+        yield
 
     @abc.abstractmethod
     async def user_count(self) -> int:

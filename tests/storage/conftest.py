@@ -1,4 +1,4 @@
-"""The stores under test: every backend for the contract, a database path for SQLite."""
+"""The stores under test: every backend (memory, SQLite, PostgreSQL) for the contract."""
 
 from __future__ import annotations
 
@@ -12,11 +12,17 @@ from bot.storage.memory import MemoryStore
 from bot.storage.sqlite import SqliteStore
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "memory", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     if request.param == "sqlite":
         async with await SqliteStore.open(tmp_path / "db" / "bot.sqlite3") as s:
             yield s
+    elif request.param == "postgres":
+        from bot.storage.postgres import PostgresStore
+
+        # A real server (tests/support/postgres.py); skipped where PostgreSQL is not installed.
+        async with await PostgresStore.open(request.getfixturevalue("pg_url")) as p:
+            yield p
     else:
         async with MemoryStore() as m:
             yield m

@@ -33,8 +33,6 @@ async def test_memory_url_is_a_fresh_memory_store() -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("postgresql://bot@db/bot", "not available yet"),
-        ("postgres://bot@db/bot", "not available yet"),
         ("mysql://bot@db/bot", "unknown storage 'mysql'"),
         ("memory:extra", "unknown storage 'memory'"),
         ("sqlite:", "needs a file path"),
@@ -43,3 +41,13 @@ async def test_memory_url_is_a_fresh_memory_store() -> None:
 async def test_urls_it_cannot_use_are_a_config_error(url: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         await open_store(url)
+
+
+async def test_postgresql_url_opens_the_shared_store(pg_url: str) -> None:
+    from bot.storage.postgres import PostgresStore
+
+    async with await open_store(pg_url) as store:
+        assert isinstance(store, PostgresStore) and store.shared
+        await store.save(UserState(7, lang="ja"))
+    async with await open_store(pg_url.replace("postgresql://", "postgres://", 1)) as again:
+        assert (await again.load(7)).lang == "ja"
