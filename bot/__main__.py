@@ -1,4 +1,4 @@
-"""Command line: `python -m bot check | match | run | chat | stats | unmatched | migrate-db`."""
+"""Command line: `python -m bot` check, match, run, serve, chat, stats, unmatched, migrate-db."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         " (default: $BOT_DATABASE_URL, else $BOT_DB_PATH)",
     )
     sub.add_parser("run", help="run the Telegram bot (long polling)")
+    sub.add_parser("serve", help="run the Telegram bot as a webhook server (BOT_HOST:BOT_PORT)")
     chat = sub.add_parser("chat", help="talk to the bot in this terminal, no token needed")
     chat.add_argument(
         "--lang", choices=["ja", "en"], default=None, help="language (default: from $LANG)"
@@ -237,17 +238,30 @@ def cmd_migrate_db(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the Telegram bot until SIGINT or SIGTERM; exit 0 on a clean stop."""
+    return _run(args, webhook=False)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the Telegram bot as a webhook server until SIGINT or SIGTERM; exit 0 when stopped."""
+    return _run(args, webhook=True)
+
+
+def _run(args: argparse.Namespace, *, webhook: bool) -> int:
     from bot.app import run_bot
     from bot.logs import setup_logging
 
     try:
         settings = Settings.from_env()  # the token is needed now
+        if webhook:
+            settings.webhook.require_secret()
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level, (settings.token,))
+    setup_logging(
+        settings.log_level, tuple(s for s in (settings.token, settings.webhook.secret) if s)
+    )
     try:
-        return asyncio.run(run_bot(settings, *_dirs(args, settings)))
+        return asyncio.run(run_bot(settings, *_dirs(args, settings), webhook=webhook))
     except KnowledgeError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -292,6 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "check": cmd_check,
         "match": cmd_match,
         "run": cmd_run,
+        "serve": cmd_serve,
         "chat": cmd_chat,
         "stats": cmd_stats,
         "unmatched": cmd_unmatched,

@@ -29,6 +29,7 @@ from bot.matching.normalize import Normalizer
 from bot.service import Learning, Services
 from bot.storage.base import Store
 from bot.storage.factory import open_store_url
+from bot.storage.locks import UserLocks
 from bot.storage.memory import MemoryStore
 from bot.storage.sqlite import SqliteStore
 
@@ -124,15 +125,24 @@ async def open_ocr() -> OcrPool | None:
     return None
 
 
-async def run_bot(settings: Settings, knowledge_dir: Path, locales_dir: Path) -> int:
-    """Run the Telegram bot until SIGINT or SIGTERM (raises KnowledgeError before starting)."""
-    from bot.channels.telegram.application import build_application, serve
+async def run_bot(
+    settings: Settings, knowledge_dir: Path, locales_dir: Path, *, webhook: bool = False
+) -> int:
+    """Run the Telegram bot until SIGINT or SIGTERM (raises KnowledgeError before starting).
+
+    Long polling, or with `webhook` an HTTP server that Telegram delivers updates to.
+    """
+    from bot.channels.telegram.application import build_application, serve, serve_webhook
 
     live = live_engine(knowledge_dir, locales_dir)
     store = await open_store_url(settings.database_url, settings.db_path)
     readers = await open_ocr()
     learning = Learning(live, store) if settings.learning else None
-    services = Services(live, store, status=status_feed(settings), learning=learning, ocr=readers)
+    # Several instances on one database: each user's lock is also the database's.
+    locks = UserLocks(store.user_lock if store.shared else None)
+    services = Services(
+        live, store, locks, status=status_feed(settings), learning=learning, ocr=readers
+    )
     bot = build_application(settings, services)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -141,7 +151,10 @@ async def run_bot(settings: Settings, knowledge_dir: Path, locales_dir: Path) ->
     # SIGHUP: reload knowledge/ and locales/ if they validate (the outcome goes to the log).
     loop.add_signal_handler(signal.SIGHUP, live.reload_in_background, "SIGHUP")
     try:
-        await serve(bot, live, stop)
+        if webhook:
+            await serve_webhook(bot, live, settings, stop)
+        else:
+            await serve(bot, live, stop)
     finally:
         if readers is not None:
             readers.close()

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from bot.apple_status.report import Subscription
 from bot.content.knowledge import Device
@@ -39,6 +39,18 @@ class StorageError(BotError):
 
 class SchemaVersionError(StorageError):
     """The database was written by a newer version of the bot than this one."""
+
+
+class Lead(Protocol):
+    """Whether this instance runs a periodic job now (PostgresStore.leader)."""
+
+    async def held(self) -> bool:
+        """Return whether this instance leads now, taking the lead if nobody has it."""
+        ...
+
+    async def close(self) -> None:
+        """Give up the lead."""
+        ...
 
 
 class Store(abc.ABC):
@@ -165,6 +177,19 @@ class Store(abc.ABC):
     # Several instances on one database (PostgresStore): one user's updates at a time.
 
     shared: bool = False  # True: other processes use the same inbox and outbox
+
+    @asynccontextmanager
+    async def job_lock(self, name: str) -> AsyncIterator[None]:
+        """Hold a job's lock across processes (one process alone needs none)."""
+        yield
+
+    def leader(self, name: str) -> Lead | None:
+        """Return the lead of a periodic job among instances; None: this process is alone."""
+        return None
+
+    async def ping(self) -> None:
+        """Raise unless the database answers (GET /healthz)."""
+        await self.user_count()
 
     @asynccontextmanager
     async def user_lock(self, user_id: int) -> AsyncIterator[None]:

@@ -257,7 +257,17 @@ class PostgresStore(PostgresQueues, Store):
         (the server's lock_timeout, if set, bounds it). Session locks need the server itself
         or a session-mode pooler: PgBouncer in transaction mode would share the session.
         """
-        key = lock_key("user", user_id)
+        async with self._advisory(lock_key("user", user_id)):
+            yield
+
+    @asynccontextmanager
+    async def job_lock(self, name: str) -> AsyncIterator[None]:
+        """Hold a job's lock across instances (learning the fix order: one at a time)."""
+        async with self._advisory(lock_key("job", name)):
+            yield
+
+    @asynccontextmanager
+    async def _advisory(self, key: int) -> AsyncIterator[None]:
         bound = self._bound.get()
         if bound is not None and bound.active:
             async with bound.lock:
@@ -285,6 +295,11 @@ class PostgresStore(PostgresQueues, Store):
                     # All, not just this key: also a nested lock whose own unlock failed.
                     await conn.execute("SELECT pg_advisory_unlock_all()")
                 self._locked.pids.discard(pid)
+
+    async def ping(self) -> None:
+        """Raise unless the server answers."""
+        async with self._pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
 
     def leader(self, name: str) -> Leadership:
         """Return the lead of one periodic job among instances (use: `async with`)."""

@@ -18,8 +18,8 @@ from bot.insights.unmatched import NONE_OF_THESE, UnmatchedKind, UnmatchedQuery
 from bot.storage.migrate import migrate_sqlite_to_postgres
 from bot.storage.postgres import PostgresStore
 from bot.storage.store import MIGRATIONS, SqliteStore, Store
-from tests.support.storage import full_state, record
 from tests.support.paths import ROOT
+from tests.support.storage import full_state, record
 
 USERS = (1, 2, 3, 2**40)
 SUPPORT_POSTS = ((-100, 10, 1), (-100, 11, 2), (-200, 10, 3))

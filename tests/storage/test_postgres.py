@@ -20,8 +20,8 @@ from bot.errors import BotError
 from bot.insights.unmatched import UnmatchedKind, UnmatchedQuery
 from bot.storage.postgres import PG_MIGRATIONS, PostgresStore
 from bot.storage.store import MIGRATIONS, USER_FREE_TABLES, SchemaVersionError
-from tests.support.storage import full_state, record
 from tests.support.paths import ROOT
+from tests.support.storage import full_state, record
 
 
 @pytest.fixture

@@ -79,6 +79,10 @@ class UpdateProcessor:
         """Return how many updates were submitted and are not finished."""
         return self._waiting
 
+    def busy(self, key: int) -> bool:
+        """Return whether updates of this user (or group) are queued or being handled here."""
+        return key in self._queues
+
     def submit(self, update: Update) -> None:
         """Queue an update (already in the inbox) behind its user's earlier ones."""
         self._waiting += 1
