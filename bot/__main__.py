@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.content.knowledge import Device, Knowledge
-from bot.errors import BotError, ConfigError, KnowledgeError
+from bot.errors import BotError, ConfigError, KnowledgeError, StartupError
 
 if TYPE_CHECKING:
     from bot.insights.learning import LearnedOrder
@@ -248,7 +248,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _run(args: argparse.Namespace, *, webhook: bool) -> int:
     from bot.app import run_bot
-    from bot.logs import setup_logging
+    from bot.logs import redact, setup_logging
 
     try:
         settings = Settings.from_env()  # the token is needed now
@@ -266,6 +266,9 @@ def _run(args: argparse.Namespace, *, webhook: bool) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         print("refusing to start: the knowledge base is invalid", file=sys.stderr)
+        return 1
+    except StartupError as exc:  # one line, at every LOG_LEVEL; never the token
+        print(f"error: {redact(str(exc), (settings.token,))}", file=sys.stderr)
         return 1
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 from bot.apple_status.feed import CACHE_SECONDS, StatusFeed
 from bot.channels.limits import TELEGRAM, MessageLimits
 from bot.config import Settings
+from bot.content.intents import Intent, load_intents
 from bot.content.knowledge import Knowledge, load_knowledge
 from bot.content.locales import Locales, load_locales
 from bot.content.reader import Problems
@@ -24,6 +26,7 @@ from bot.content.status_map import ServiceMap, load_service_map
 from bot.conversation.engine import Engine
 from bot.errors import KnowledgeError
 from bot.live import LiveEngine
+from bot.matching.intents import IntentClassifier
 from bot.matching.matcher import Matcher
 from bot.matching.normalize import Normalizer
 from bot.service import Learning, Services
@@ -49,6 +52,7 @@ class Content:
     locales: Locales
     normalizer: Normalizer
     status_services: ServiceMap = field(default_factory=ServiceMap)  # knowledge/status.yaml
+    intents: Mapping[Intent, tuple[str, ...]] = field(default_factory=dict)  # intents.yaml
 
 
 def load_content(knowledge_dir: Path, locales_dir: Path) -> Content:
@@ -74,14 +78,21 @@ def load_content(knowledge_dir: Path, locales_dir: Path) -> Content:
             status_services = load_service_map(knowledge_dir / "status.yaml", entry_ids)
         except KnowledgeError as exc:
             problems.absorb(exc)
+    intents: Mapping[Intent, tuple[str, ...]] = {}
+    if (knowledge_dir / "intents.yaml").exists():  # none: typed replies are not understood
+        try:
+            intents = load_intents(knowledge_dir / "intents.yaml")
+        except KnowledgeError as exc:
+            problems.absorb(exc)
     problems.raise_if_any()
     assert knowledge is not None and locales is not None and spellings is not None
-    return Content(knowledge, locales, Normalizer(spellings), status_services)
+    return Content(knowledge, locales, Normalizer(spellings), status_services, intents)
 
 
 def engine_for(content: Content, limits: MessageLimits = TELEGRAM) -> Engine:
     """Build the matcher index once and return the engine over it, for a channel's limits."""
     matcher = Matcher(content.knowledge, content.normalizer)
+    intents = IntentClassifier(content.intents, content.normalizer) if content.intents else None
     return Engine(
         content.knowledge,
         matcher,
@@ -89,6 +100,7 @@ def engine_for(content: Content, limits: MessageLimits = TELEGRAM) -> Engine:
         content.normalizer.detect_device,
         status_services=content.status_services,
         limits=limits,
+        intents=intents,
     )
 
 

@@ -72,6 +72,8 @@ class Settings:
     status_poll_seconds: float = MIN_STATUS_POLL_SECONDS
     support_chat_id: int | None = None  # the operators' group; None: no handover to a person
     history_days: int = DEFAULT_HISTORY_DAYS
+    # SUPPORT_OPERATOR_IDS: who in the support group is relayed as Support; None: any member
+    support_operator_ids: frozenset[int] | None = None
     lang: str = "en"  # LANG: the language of `bot chat` and `bot stats` (LANGUAGES.pick)
     database_url: SecretUrl | None = None  # BOT_DATABASE_URL: PostgreSQL instead of BOT_DB_PATH
     webhook: WebhookSettings = field(default_factory=lambda: WebhookSettings())
@@ -98,14 +100,8 @@ class Settings:
         for name, url in (("TELEGRAM_API_BASE_URL", base_url), ("TELEGRAM_API_FILE_URL", file_url)):
             if not url.startswith(("http://", "https://")):
                 raise ConfigError(f"{name} must start with http:// or https:// (got {url!r})")
-        admins: set[int] = set()
-        for part in env.get("BOT_ADMIN_IDS", "").split(","):
-            part = part.strip()
-            if not part:
-                continue
-            if not part.lstrip("-").isdigit():
-                raise ConfigError(f"BOT_ADMIN_IDS must be comma-separated user ids (got {part!r})")
-            admins.add(int(part))
+        admins = _user_ids(env, "BOT_ADMIN_IDS")
+        operators = _user_ids(env, "SUPPORT_OPERATOR_IDS")
         level = env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
         if level not in _LOG_LEVELS:
             raise ConfigError(f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)} (got {level!r})")
@@ -118,7 +114,7 @@ class Settings:
             api_base_url=base_url,
             api_file_url=file_url,
             db_path=db_path,
-            admin_ids=frozenset(admins),
+            admin_ids=admins,
             log_level=level,
             knowledge_dir=Path(env.get("BOT_KNOWLEDGE_DIR", "") or PROJECT_ROOT / "knowledge"),
             locales_dir=Path(env.get("BOT_LOCALES_DIR", "") or PROJECT_ROOT / "locales"),
@@ -127,6 +123,7 @@ class Settings:
             status_poll_seconds=status_poll_seconds,
             support_chat_id=support_chat_id,
             history_days=history_days,
+            support_operator_ids=operators or None,
             lang=LANGUAGES.pick(None, env.get("LANG")),
             database_url=_database_url(env),
             webhook=_webhook_settings(env),
@@ -167,6 +164,19 @@ def _webhook_settings(env: Mapping[str, str]) -> WebhookSettings:
     if not raw_port.isdigit() or not 0 <= int(raw_port) <= 65535:
         raise ConfigError(f"BOT_PORT must be a port number, 0-65535 (got {raw_port!r})")
     return WebhookSettings(secret, url, host, int(raw_port))
+
+
+def _user_ids(env: Mapping[str, str], name: str) -> frozenset[int]:
+    """Read a comma-separated list of Telegram user ids."""
+    ids: set[int] = set()
+    for part in env.get(name, "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.lstrip("-").isdigit():
+            raise ConfigError(f"{name} must be comma-separated user ids (got {part!r})")
+        ids.add(int(part))
+    return frozenset(ids)
 
 
 _ON = ("on", "true", "yes", "1")

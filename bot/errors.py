@@ -32,3 +32,7 @@ class KnowledgeError(BotError):
 
 class ConfigError(BotError):
     """An environment variable is missing or malformed."""
+
+
+class StartupError(BotError):
+    """The bot cannot start (the Bot API refused the token or cannot be reached)."""

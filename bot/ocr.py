@@ -365,7 +365,12 @@ def read_text(data: bytes, *, timeout: float = 15.0) -> str:
     image = load_image(data)
     if not available():
         raise OcrUnavailable("tesseract with its jpn, eng and osd data is not installed")
-    page = preprocess(image)
+    try:
+        page = preprocess(image)
+    # Pillow opens more than it can convert (a LAB or HSV TIFF: "conversion from LAB to RGB
+    # not supported"), and its converters raise assorted types: the picture is the user's.
+    except Exception as exc:
+        raise ImageRejected("not_an_image", f"{image.mode}: {type(exc).__name__}: {exc}") from exc
     remaining = started + timeout - time.monotonic()
     if remaining <= 0:
         raise TimeoutError(f"preparing the image took longer than {timeout:.1f} s")

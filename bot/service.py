@@ -110,7 +110,13 @@ class ConversationService:
                 result.state, result.records, outgoing=outgoing, update_id=incoming.update_id
             )
             turn = Turn(
-                incoming.user_id, incoming.chat_id, engine, result.state, tapped, incoming.source
+                incoming.user_id,
+                incoming.chat_id,
+                engine,
+                result.state,
+                tapped,
+                incoming.source,
+                incoming.language_code,
             )
             try:
                 await self.outbox.submit(rows)

@@ -183,3 +183,11 @@ def test_webhook_settings_name_the_variable(env: dict[str, str], message: str) -
     with pytest.raises(ConfigError, match=message) as caught:
         Settings.from_env(env, need_token=False)
     assert "has space" not in str(caught.value)  # a secret is never echoed
+
+
+def test_support_operators() -> None:
+    assert Settings.from_env({}, need_token=False).support_operator_ids is None
+    settings = Settings.from_env({"SUPPORT_OPERATOR_IDS": " 7, 42 ,"}, need_token=False)
+    assert settings.support_operator_ids == {7, 42}
+    with pytest.raises(ConfigError, match="SUPPORT_OPERATOR_IDS must be comma-separated"):
+        Settings.from_env({"SUPPORT_OPERATOR_IDS": "7,@bob"}, need_token=False)

@@ -357,3 +357,12 @@ async def test_screenshots_are_read_and_matched(
     print(report)
     assert len(shots) - len(failures) >= MIN_ACCURACY * len(shots), report
     assert max(lags) < MAX_LOOP_LAG, f"the event loop was held up for {max(lags):.3f} s"
+
+
+@pytest.mark.skipif(not ocr.available(), reason="Tesseract (jpn+eng) is not installed")
+def test_a_picture_pillow_opens_but_cannot_convert_is_rejected() -> None:
+    lab = io.BytesIO()
+    Image.new("LAB", (120, 80), (50, 10, 10)).save(lab, "TIFF")
+    with pytest.raises(ocr.ImageRejected) as caught:
+        ocr.read_text(lab.getvalue())
+    assert caught.value.reason == "not_an_image"

@@ -278,3 +278,13 @@ async def test_user_locks_are_reentrant_within_a_task_only() -> None:
     await asyncio.gather(nested(), other())
     assert order == ["nested", "other"]
     assert len(locks) == 0
+
+
+async def test_a_reply_over_the_channels_limit_is_logged(
+    store: SqliteStore, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = RecordingChannel(limits=MessageLimits(text=20))
+    service = service_for(store, channel, live_of(engine))
+    await service.handle(Incoming(Command("help"), USER, USER, "en"))
+    assert "over the channel's length limit" in caplog.text
+    assert channel.last().reply is not None  # still tried: the channel decides

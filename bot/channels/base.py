@@ -107,6 +107,7 @@ class Turn:
     state: UserState
     tapped: int | None = None  # the message whose button was pressed
     source: MessageRef | None = None  # the message being handled (the user's, an operator's)
+    language_code: str | None = None  # the user's app language, when the user sent the event
 
 
 Handler = Callable[[Effect, Turn], Awaitable[None]]

@@ -191,6 +191,8 @@ class Outbox:
             await self.channel.answer(message.callback_id, message.text, message.alert)
             return None
         reply = Reply(Html(message.text or ""), message.buttons)
+        if not self.channel.limits.fits(reply.text):  # content or engine bug: the channel refuses
+            logger.error("a reply to chat %s is over the channel's length limit", chat_id)
         if message.kind is Kind.EDIT and message.message_id is not None:
             edited = await self.channel.edit(chat_id, message.message_id, reply)
             if edited is not None:

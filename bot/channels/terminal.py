@@ -16,6 +16,7 @@ from bot.channels.base import Incoming, MessageLimits, Turn
 from bot.conversation.events import Attachment, Command, Context, Event, Tap, Text
 from bot.conversation.replies import CopyToUser, Reply, Subscribe, ToSupport
 from bot.service import ConversationService, Services
+from bot.storage.unicode import valid_unicode
 
 _TAG = re.compile(r"<[^>]+>")
 TERMINAL_USER = 1  # the one user of a terminal chat
@@ -87,7 +88,7 @@ class TerminalChat:
 
     async def say(self, line: str) -> None:
         """Handle one line typed by the user."""
-        line = line.strip()
+        line = valid_unicode(line).strip()  # undecodable input arrives as lone surrogates
         event: Event
         callback_id = None
         if line.isdigit() and 1 <= int(line) <= len(self.channel.choices):

@@ -12,6 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+# A message in Latin letters says which language it is in from this many words on ("hi" or
+# "iCloud" alone do not).
+MIN_LATIN_WORDS = 3
+
 
 @dataclass(frozen=True, slots=True)
 class Language:
@@ -22,6 +26,9 @@ class Language:
     feed_locale: str  # Apple's System Status feed in this language fills `{locale}` with it
     time_zone: dtm.tzinfo  # where the status step's start times are shown in
     time_format: str  # strftime format of those times
+    # The letters a message written in this language is mostly made of (a regex character
+    # class); a message counts as written in the language with most of its letters.
+    script: str = "A-Za-z"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +62,24 @@ class Languages:
     def __contains__(self, code: object) -> bool:
         return any(row.code == code for row in self.rows)
 
+    def written(self, text: str) -> str | None:
+        """Return the language a message is written in, by its letters; None if unsure.
+
+        Latin letters alone are weak evidence ("iCloud" in a Japanese sentence), so a language
+        written in them wins only with no other script in the text and a few words of it.
+        """
+        counts = {row.code: len(re.findall(f"[{row.script}]", text)) for row in self.rows}
+        best = max(counts, key=lambda code: counts[code])
+        if counts[best] == 0:
+            return None
+        latin = self[best].script == "A-Za-z"
+        if latin and (
+            len(re.findall(r"[A-Za-z]{2,}", text)) < MIN_LATIN_WORDS
+            or any(n for code, n in counts.items() if self[code].script != "A-Za-z")
+        ):
+            return None
+        return best
+
     def __getitem__(self, code: str) -> Language:
         """Return the row of a code; an unknown code gets the default language's row."""
         for row in self.rows:
@@ -82,6 +107,7 @@ LANGUAGES = Languages(
             feed_locale="ja_JP",
             time_zone=ZoneInfo("Asia/Tokyo"),
             time_format="%Y/%m/%d %H:%M",
+            script="\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f",
         ),
         Language(
             code="en",

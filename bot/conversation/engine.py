@@ -19,6 +19,7 @@ from typing import TypeVar
 from bot.apple_status.report import Subscription
 from bot.channels.limits import TELEGRAM, MessageLimits
 from bot.content.knowledge import Device, Knowledge
+from bot.content.languages import LANGUAGES
 from bot.content.locales import Html, Locales, pick_lang
 from bot.content.status_map import ServiceMap
 from bot.conversation.callbacks import Action, Callback, decode
@@ -34,9 +35,10 @@ from bot.conversation.events import (
 )
 from bot.conversation.flows import account, admin, handover, status, unmatched, walk
 from bot.conversation.replies import Button, Keyboard, Reply, Result
-from bot.conversation.state import Outcome, OutcomeRecord, UserState
+from bot.conversation.state import WRITTEN, Outcome, OutcomeRecord, UserState
 from bot.insights.learning import LearnedOrder
 from bot.insights.learning import path_for as learned_path_for
+from bot.matching.intents import IntentClassifier
 from bot.matching.matcher import Matcher
 
 # The commands shown in the bot's menu; admin-only and handover commands stay out of it.
@@ -62,6 +64,8 @@ class Engine:
     learned: LearnedOrder = field(default_factory=dict)
     # What one message of the channel holds: long relays are cut and long reports split to it.
     limits: MessageLimits = TELEGRAM
+    # What a reply typed during a walk means ("didn't work", 「直りました」); None: not understood.
+    intents: IntentClassifier | None = None
 
     # ----------------------------------------------------------------- routing
 
@@ -104,7 +108,12 @@ class Engine:
 
     def lang(self, state: UserState, ctx: Context) -> str:
         """Return the language to answer this user in."""
-        return pick_lang(state.lang, ctx.language_code)
+        # /lang wins; else the language of what they last wrote; else their Telegram's.
+        return pick_lang(state.lang or state.extra.get(WRITTEN), ctx.language_code)
+
+    def written_language(self, text: str) -> str | None:
+        """Return the language a message is written in, or None when it does not tell."""
+        return LANGUAGES.written(text)
 
     def command_descriptions(self, lang: str) -> list[tuple[str, str]]:
         """Return (command, description) pairs for the bot's menu in one language."""

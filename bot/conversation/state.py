@@ -10,6 +10,8 @@ from typing import Any
 from bot.content.knowledge import Device
 from bot.content.languages import LANGUAGES
 
+WRITTEN = "written"  # UserState.extra key: the language of the user's last message
+
 
 class Outcome(StrEnum):
     """What happened at one fix of a walk (stored as readable text)."""

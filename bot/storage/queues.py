@@ -87,7 +87,7 @@ class Outgoing:
                 "started_at": a.started_at,
                 "expected": a.expected,
             }
-        return json.dumps(data, ensure_ascii=False)
+        return json.dumps(data)  # ASCII: a lone surrogate cannot break the row
 
     @classmethod
     def from_json(cls, blob: str) -> Outgoing:

@@ -15,34 +15,58 @@ import aiosqlite
 from bot.conversation.state import UserState
 from bot.storage.base import anchored, device_column
 from bot.storage.queues import Anchor, InboxUpdate, OutboxRow, Outgoing
+from bot.storage.unicode import valid_unicode
 
 logger = logging.getLogger(__name__)
 
 DELETE_BATCH = 500  # ids per DELETE (SQLite allows 32766 parameters per statement)
 
 
+# An upsert, not INSERT OR REPLACE: replacing would delete the row and cascade.
+UPSERT_USER = (
+    "INSERT INTO users (user_id, lang, device, state, updated_at)"
+    " VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (user_id) DO UPDATE SET lang = excluded.lang,"
+    " device = excluded.device, state = excluded.state,"
+    " updated_at = excluded.updated_at"
+)
+# The update's JSON goes (it is the user's words); its id stays to skip a redelivery.
+MARK_DONE = (
+    "INSERT INTO inbox (update_id, payload, received_at, done_at) VALUES (?, NULL, ?, ?)"
+    " ON CONFLICT (update_id) DO UPDATE SET payload = NULL,"
+    " done_at = coalesce(inbox.done_at, excluded.done_at)"
+)
+
+
+def user_row(state: UserState, now: float) -> tuple[int, str | None, str | None, str, float]:
+    """Return the parameters of UPSERT_USER."""
+    # valid_unicode: never fatal, whatever a channel let in.
+    return (state.user_id, state.lang, device_column(state), valid_unicode(state.to_json()), now)
+
+
+def insert_outbox(count: int) -> str:
+    """Return the statement that appends `count` messages to the outbox, returning their ids.
+
+    One statement for all (a thread hop each costs more than the insert); the rowids of one
+    insert in one write transaction are consecutive, so sorted they follow the VALUES.
+    """
+    values = ", ".join("(?, ?, json_extract(?, '$.chat_id'))" for _ in range(count))
+    return f"INSERT INTO outbox (message, created_at, chat_id) VALUES {values} RETURNING id"
+
+
+def outbox_params(blobs: Sequence[str], now: float) -> list[Any]:
+    """Return the parameters of insert_outbox: each message, its time, and again for its chat."""
+    return [p for blob in blobs for p in (blob, now, blob)]
+
+
 async def save_user(db: aiosqlite.Connection, state: UserState, now: float) -> None:
     """Insert or update the user's row (inside the caller's transaction)."""
-    # An upsert, not INSERT OR REPLACE: replacing would delete the row and cascade.
-    await db.execute(
-        "INSERT INTO users (user_id, lang, device, state, updated_at)"
-        " VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT (user_id) DO UPDATE SET lang = excluded.lang,"
-        " device = excluded.device, state = excluded.state,"
-        " updated_at = excluded.updated_at",
-        (state.user_id, state.lang, device_column(state), state.to_json(), now),
-    )
+    await db.execute(UPSERT_USER, user_row(state, now))
 
 
 async def mark_done(db: aiosqlite.Connection, update_id: int, now: float) -> None:
     """Record an update as handled (inside the caller's transaction)."""
-    # The update's JSON goes (it is the user's words); its id stays to skip a redelivery.
-    await db.execute(
-        "INSERT INTO inbox (update_id, payload, received_at, done_at) VALUES (?, NULL, ?, ?)"
-        " ON CONFLICT (update_id) DO UPDATE SET payload = NULL,"
-        " done_at = coalesce(inbox.done_at, excluded.done_at)",
-        (update_id, now, now),
-    )
+    await db.execute(MARK_DONE, (update_id, now, now))
 
 
 async def enqueue(
@@ -51,13 +75,7 @@ async def enqueue(
     """Append messages to the outbox (inside the caller's transaction); return their rows."""
     if not messages:
         return []
-    # One statement for all (a thread hop each costs more than the insert); the rowids of one
-    # insert in one write transaction are consecutive, so sorted they follow the VALUES.
-    values = ", ".join("(?, ?, ?)" for _ in blobs)
-    params = [p for blob, m in zip(blobs, messages, strict=True) for p in (blob, now, m.chat_id)]
-    found = await db.execute_fetchall(
-        f"INSERT INTO outbox (message, created_at, chat_id) VALUES {values} RETURNING id", params
-    )
+    found = await db.execute_fetchall(insert_outbox(len(blobs)), outbox_params(blobs, now))
     ids = sorted(int(row[0]) for row in found)
     return [OutboxRow(i, m, now) for i, m in zip(ids, messages, strict=True)]
 

@@ -232,3 +232,9 @@ async def test_sqlite_forget_empties_every_table_about_the_user(db_path: Path) -
             assert left == (0,), table
         assert db.execute("SELECT count(*) FROM future_notes").fetchone() == (1,)
         assert db.execute("SELECT count(*) FROM history").fetchone() == (1,)
+
+
+async def test_a_lone_surrogate_is_stored_as_a_replacement_character(tmp_path: Path) -> None:
+    async with await SqliteStore.open(tmp_path / "bot.sqlite3") as store:
+        await store.save(UserState(1, extra={"words": "a\ud800b"}))
+        assert (await store.load(1)).extra["words"] == "a\ufffdb"

@@ -22,8 +22,10 @@ class BotProcess:
         self.workdir = workdir
         self.log_path = workdir / "bot.log"
         self.db_path = workdir / "bot.sqlite3"
+        # Without PTB_TIMEDELTA (the tests' own process sets it): a deployed bot has none.
+        inherited = {k: v for k, v in os.environ.items() if k != "PTB_TIMEDELTA"}
         self.env = {
-            **os.environ,
+            **inherited,
             "TELEGRAM_BOT_TOKEN": api.token,
             "TELEGRAM_API_BASE_URL": api.base_url,
             "BOT_DB_PATH": str(self.db_path),

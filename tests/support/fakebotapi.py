@@ -89,6 +89,7 @@ MAX_CALLBACK_DATA_BYTES = 64
 MAX_CALLBACK_ANSWER_LENGTH = 200
 MAX_COMMANDS = 100
 MAX_DOWNLOAD_SIZE = 20 * 1024 * 1024
+_CHUNK = 64 * 1024  # bytes per write of a streamed download
 MAX_UPLOAD_SIZE = 50 * 1024 * 1024
 
 NOT_MODIFIED = (
@@ -838,6 +839,8 @@ class _StoredFile:
     file_unique_id: str
     file_path: str
     data: bytes
+    hide_size: bool = False  # Telegram may leave file_size out of its metadata
+    served: int = 0  # bytes written to downloaders so far
 
 
 @dataclass
@@ -1398,19 +1401,32 @@ class FakeBotApi:
             language_code=language_code,
         )
 
-    def add_file(self, data: bytes, *, file_name: str | None = None) -> str:
-        """Register file bytes (as if a user had sent them); return its file_id."""
-        return self._store_file(data, "photos" if _image_size(data) else "documents", file_name)
+    def add_file(
+        self, data: bytes, *, file_name: str | None = None, hide_size: bool = False
+    ) -> str:
+        """Register file bytes (as if a user had sent them); return its file_id.
+
+        With ``hide_size``, neither ``file_object`` nor ``getFile`` tell its ``file_size``.
+        """
+        folder = "photos" if _image_size(data) else "documents"
+        file_id = self._store_file(data, folder, file_name)
+        self._files[file_id].hide_size = hide_size
+        return file_id
 
     def file_object(self, file_id: str, **extra: Any) -> JSONDict:
         """A File-like dict (file_id, file_unique_id, file_size) plus ``extra`` fields."""
         stored = self._files[file_id]
+        size = {} if stored.hide_size else {"file_size": len(stored.data)}
         return {
             "file_id": stored.file_id,
             "file_unique_id": stored.file_unique_id,
-            "file_size": len(stored.data),
+            **size,
             **extra,
         }
+
+    def served_bytes(self, file_id: str) -> int:
+        """How many bytes of the file were written to downloaders (the kernel may buffer some)."""
+        return self._files[file_id].served
 
     def file_bytes(self, file_id: str) -> bytes:
         """The bytes stored under ``file_id`` (uploaded by the bot or added by a test)."""
@@ -1842,7 +1858,26 @@ class FakeBotApi:
         file_id = self._file_paths.get(request.match_info["path"])
         if file_id is None:
             return web.json_response(ApiError(404, "Not Found").payload(), status=404)
-        return web.Response(body=self._files[file_id].data, content_type="application/octet-stream")
+        stored = self._files[file_id]
+        if not stored.hide_size:
+            return web.Response(body=stored.data, content_type="application/octet-stream")
+        # Chunked, without a Content-Length, counting what went out: a client that stops
+        # reading at a size limit is seen stopping.
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(stored.data), _CHUNK):
+            chunk = stored.data[start : start + _CHUNK]
+            try:
+                await response.write(chunk)
+            except (ConnectionResetError, ConnectionError):
+                return response
+            stored.served += len(chunk)
+            # Paced (about 30 MB/s), so that what a client has read is what went out, not
+            # what the kernel's buffers (tens of MB on loopback) took in the meantime.
+            await asyncio.sleep(0.002)
+        await response.write_eof()
+        return response
 
     # -- internals: shared validation ------------------------------------------------------
 

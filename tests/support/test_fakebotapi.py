@@ -696,6 +696,17 @@ async def test_get_file_and_download(api: FakeBotApi, bot: Bot) -> None:
     await expect_bad_request(api, bot.get_file("nope"), "Bad Request: invalid file_id")
 
 
+async def test_a_file_without_a_size_is_streamed_and_counted(api: FakeBotApi, bot: Bot) -> None:
+    data = bytes(range(256)) * 1024  # 256 KB: several chunks
+    file_id = api.add_file(data, file_name="big.bin", hide_size=True)
+    assert "file_size" not in api.file_object(file_id)
+    telegram_file = await bot.get_file(file_id)
+    assert telegram_file.file_size is None
+    assert api.served_bytes(file_id) == 0
+    assert bytes(await telegram_file.download_as_bytearray()) == data
+    assert api.served_bytes(file_id) == len(data)
+
+
 async def test_send_photo_and_document_uploads(api: FakeBotApi, bot: Bot) -> None:
     png = _png(7, 5)
     sent = await bot.send_photo(USER, png, caption="<i>look</i>", parse_mode="HTML")

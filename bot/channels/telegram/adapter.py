@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
 from telegram.constants import ChatType, ParseMode
@@ -28,11 +29,13 @@ from bot.channels.telegram.support import SupportGroup
 from bot.conversation.events import Attachment, Command, Event, Tap, Text
 from bot.conversation.replies import Keyboard, Reply, ShowStats
 from bot.service import ConversationService
+from bot.storage.unicode import valid_unicode
 
 logger = logging.getLogger(__name__)
 
 # Telegram's limit for one message's text, counted in UTF-16 code units.
 TELEGRAM_LIMITS = MessageLimits(text=4096, count=utf16_units)
+SHOWN_LIMIT = 10_000  # recent messages whose content is remembered: repeated taps come close
 _ATTACHMENT_KINDS = (
     "sticker",
     "photo",
@@ -53,11 +56,11 @@ def to_event(update: Update) -> Event | Picture | None:
     query = update.callback_query
     if query is not None:
         message_id = query.message.message_id if query.message is not None else None
-        return Tap(query.data or "", message_id)
+        return Tap(valid_unicode(query.data or ""), message_id)
     message = update.message
     if message is None:
         return None
-    text = message.text
+    text = valid_unicode(message.text) if message.text is not None else None
     if text is not None:
         if text.startswith("/"):
             head, _, arg = text[1:].partition(" ")
@@ -69,7 +72,7 @@ def to_event(update: Update) -> Event | Picture | None:
     if picture is not None:
         return picture
     if message.caption:
-        return Text(message.caption)
+        return Text(valid_unicode(message.caption))
     for kind in _ATTACHMENT_KINDS:
         if getattr(message, kind, None):
             return Attachment(kind)
@@ -93,12 +96,44 @@ def to_markup(buttons: Keyboard) -> InlineKeyboardMarkup | None:
     )
 
 
+class Shown:
+    """What this process last put in each message: a repeated tap then needs no edit.
+
+    Telegram refuses an edit that changes nothing (400 "message is not modified"). Bounded:
+    the oldest messages are forgotten (and after a restart all are); their edits are sent,
+    and a refusal is still taken as success.
+    """
+
+    __slots__ = ("_limit", "_shown")
+
+    def __init__(self, limit: int = SHOWN_LIMIT) -> None:
+        self._limit = limit
+        self._shown: OrderedDict[tuple[int, int], int] = OrderedDict()
+
+    def remember(self, chat_id: int, message_id: int, reply: Reply) -> None:
+        """Note that the message shows this reply now."""
+        key = (chat_id, message_id)
+        self._shown[key] = _fingerprint(reply)
+        self._shown.move_to_end(key)
+        if len(self._shown) > self._limit:
+            self._shown.popitem(last=False)
+
+    def shows(self, chat_id: int, message_id: int, reply: Reply) -> bool:
+        """Return True if the message already shows this reply."""
+        return self._shown.get((chat_id, message_id)) == _fingerprint(reply)
+
+
+def _fingerprint(reply: Reply) -> int:
+    return hash((reply.text, reply.buttons))
+
+
 @dataclass(frozen=True, slots=True)
 class TelegramChannel:
     """The channel port over the Bot API: HTML messages, inline keyboards, no link previews."""
 
     bot: Bot
     limits: MessageLimits = TELEGRAM_LIMITS
+    shown: Shown = field(default_factory=Shown)
 
     async def send(self, chat_id: int, reply: Reply) -> int:
         """Send a new message; return its id (raises DeliveryError)."""
@@ -113,10 +148,13 @@ class TelegramChannel:
             )
         except TelegramError as exc:
             raise delivery_error(exc) from exc
+        self.shown.remember(chat_id, message.message_id, reply)
         return message.message_id
 
     async def edit(self, chat_id: int, message_id: int, reply: Reply) -> int | None:
         """Replace a message; None if it can no longer be edited (raises DeliveryError)."""
+        if self.shown.shows(chat_id, message_id, reply):  # a repeated tap: nothing to change
+            return message_id
         markup = to_markup(reply.buttons)
         try:
             await self.bot.edit_message_text(
@@ -128,13 +166,13 @@ class TelegramChannel:
                 link_preview_options=NO_PREVIEW,
             )
         except BadRequest as exc:
-            if is_not_modified(exc):  # it shows this already (a repeated tap)
-                return message_id
-            if edit_impossible(exc):
-                return None
-            raise delivery_error(exc) from exc
+            if not is_not_modified(exc):  # not modified: it shows this already
+                if edit_impossible(exc):
+                    return None
+                raise delivery_error(exc) from exc
         except TelegramError as exc:
             raise delivery_error(exc) from exc
+        self.shown.remember(chat_id, message_id, reply)
         return message_id
 
     async def answer(self, callback_id: str, text: str | None, alert: bool) -> None:
@@ -215,8 +253,8 @@ class TelegramAdapter:
                 user.id,
                 chat.id,
                 language_code=user.language_code,
-                user_name=user.full_name,
-                user_handle=user.username or "",
+                user_name=valid_unicode(user.full_name),
+                user_handle=valid_unicode(user.username or ""),
                 source=MessageRef(chat.id, message.message_id) if message is not None else None,
                 callback_id=query.id if query is not None else None,
                 update_id=update.update_id,

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 from telegram import BotCommand, Update
-from telegram.error import BadRequest, NetworkError, TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ContextTypes
 from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
@@ -31,6 +31,7 @@ from bot.channels.telegram.webhook import (
 from bot.config import Settings
 from bot.conversation.engine import Engine
 from bot.conversation.replies import ShowStats
+from bot.errors import StartupError
 from bot.live import LiveEngine
 from bot.service import DAY_SECONDS, Services, StatusPoller, prune_history
 
@@ -57,6 +58,7 @@ def build_application(settings: Settings, services: Services) -> TelegramBot:
     warnings.filterwarnings("ignore", category=PTBDeprecationWarning, message=".*retry_after")
     # polling.py asks for getUpdates' raw JSON on purpose (the inbox keeps it as received).
     warnings.filterwarnings("ignore", category=PTBUserWarning, message=".*Bot.getUpdates")
+    request = AiohttpRequest(connection_pool_size=CONNECTION_POOL_SIZE)
     app = (
         Application.builder()
         .token(settings.token)
@@ -66,7 +68,7 @@ def build_application(settings: Settings, services: Services) -> TelegramBot:
         .updater(None)
         # aiohttp instead of PTB's httpx: a quarter of the CPU per Bot API call
         # (transport.py); getUpdates has its own connection, as in PTB's default.
-        .request(AiohttpRequest(connection_pool_size=CONNECTION_POOL_SIZE))
+        .request(request)
         .get_updates_request(AiohttpRequest(connection_pool_size=1))
         .build()
     )
@@ -74,10 +76,12 @@ def build_application(settings: Settings, services: Services) -> TelegramBot:
     service = services.conversation(
         channel, admin_ids=settings.admin_ids, support=settings.support_chat_id is not None
     )
-    support = SupportGroup(app.bot, service, settings.support_chat_id)
+    support = SupportGroup(
+        app.bot, service, settings.support_chat_id, settings.support_operator_ids
+    )
     support.register()
     service.handlers.register(ShowStats, stats_with_chart(service, channel))
-    adapter = TelegramAdapter(service, support, PictureReader(app.bot, services.ocr))
+    adapter = TelegramAdapter(service, support, PictureReader(app.bot, request, services.ocr))
     handle: Handle = adapter.on_update
     if services.store.shared:  # other instances receive this user's updates too
         handle = in_inbox_order(app.bot, services.store, handle)
@@ -151,10 +155,29 @@ async def register_commands(app: App, engine: Engine) -> None:
             logger.warning("could not register the %s command menu: %s", lang, exc)
 
 
+async def start(app: App) -> None:
+    """Connect to the Bot API and check the token (raises StartupError, without the token)."""
+    try:
+        await app.initialize()
+    except TelegramError as exc:
+        await app.bot.shutdown()  # close the connections opened before getMe failed
+        # PTB's own message for a refused token contains the token: never pass it on.
+        if isinstance(exc, InvalidToken):
+            raise StartupError(
+                "the Bot API refused the token (getMe): check TELEGRAM_BOT_TOKEN, "
+                "and TELEGRAM_API_BASE_URL if it is set"
+            ) from None
+        raise StartupError(
+            f"cannot reach the Bot API at start-up ({type(exc).__name__}): "
+            "check the network and TELEGRAM_API_BASE_URL"
+        ) from None
+
+
 async def serve(bot: TelegramBot, live: LiveEngine, stop: asyncio.Event) -> None:
     """Long-poll until stop is set, then finish the updates in flight and shut down."""
     app = bot.app
-    async with app:
+    await start(app)
+    async with app:  # initialized already: this only shuts it down at the end
         await register_commands(app, live.engine)
         await app.start()
         if app.job_queue is not None:  # APScheduler cannot start a repeating job right away

@@ -42,7 +42,7 @@ async def receive(
     now = time.time()
     updates = [Update.de_json(u, bot) for u in raw]
     items = [
-        InboxUpdate(u.update_id, json.dumps(r, ensure_ascii=False), now, user_key(u))
+        InboxUpdate(u.update_id, json.dumps(r), now, user_key(u))
         for u, r in zip(updates, raw, strict=True)
     ]
     fresh = set(await store.inbox_add(items))

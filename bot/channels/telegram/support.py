@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from telegram import Bot, Message, ReplyParameters, Update
 from telegram.constants import ParseMode
@@ -12,12 +12,20 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.channels.base import DeliveryError, MessageRef, Turn
 from bot.channels.telegram.calls import NO_PREVIEW, delivery_error, with_retry
+from bot.channels.telegram.limits import PostBudget
 from bot.content.locales import pick_lang
 from bot.conversation.events import Context
-from bot.conversation.replies import CopyToUser, ToSupport
+from bot.conversation.replies import CopyToUser, Reply, ToSupport
 from bot.service import ConversationService
+from bot.storage.unicode import valid_unicode
 
 logger = logging.getLogger(__name__)
+
+# Posts one user's turns may cause in the group: a few at once, then one every 12 s, so that a
+# flood (or handovers opened and closed in a loop) cannot drown the operators' group.
+POSTS_BURST = 5
+POST_EVERY = 12.0
+HINT_EVERY = 600.0  # seconds between two "you are not an operator" hints to one member
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +35,9 @@ class SupportGroup:
     bot: Bot
     service: ConversationService
     chat_id: int | None  # None: no handover to a person
+    operator_ids: frozenset[int] | None = None  # who is relayed as Support; None: any member
+    posts: PostBudget = field(default_factory=lambda: PostBudget(POSTS_BURST, POST_EVERY))
+    hints: PostBudget = field(default_factory=lambda: PostBudget(1, HINT_EVERY))
 
     def register(self) -> None:
         """Carry out the engine's handover effects on Telegram."""
@@ -57,13 +68,19 @@ class SupportGroup:
         user_id = await self.service.store.support_user(chat.id, replied.message_id)
         if user_id is None:
             return
-        text = message.text
-        command = (text or "").split(maxsplit=1)[0].partition("@")[0].lower() if text else ""
+        if self.operator_ids is not None and sender.id not in self.operator_ids:
+            logger.info("member %s of the support group is not an operator: not relayed", sender.id)
+            if self.hints.take(sender.id):
+                await self._hint_not_operator(message, sender.language_code)
+            return
+        text = valid_unicode(message.text) if message.text is not None else None
+        words = text.split(maxsplit=1) if text else []
+        done = bool(words) and words[0].partition("@")[0].lower() == "/done"
         await self.service.from_support(
             user_id,
             MessageRef(chat.id, message.message_id),
             text,
-            done=command == "/done",
+            done=done,
             update_id=update.update_id,
         )
 
@@ -92,7 +109,16 @@ class SupportGroup:
         )
 
     async def to_support(self, effect: ToSupport, turn: Turn) -> None:
-        """Post to the group (and copy the user's photo or file there)."""
+        """Post to the group (and copy the user's photo or file there), within the budget."""
+        caused_by_user = turn.source is None or turn.source.chat_id != self.chat_id
+        if caused_by_user and not self.posts.take(turn.user_id):
+            logger.info("user %s: over the support group's budget, a post dropped", turn.user_id)
+            if effect.from_user and self.posts.first_refusal(turn.user_id):
+                ctx = Context(now=time.time(), language_code=turn.language_code)
+                lang = turn.engine.lang(turn.state, ctx)
+                notice = Reply(turn.engine.locales.t(lang, "handover.slow_down"))
+                await self.service.say(turn.chat_id, [notice])
+            return
         try:
             reply_to = turn.source if effect.reply_to_incoming else None
             await self.post(effect.text, turn.user_id, reply_to)
@@ -134,6 +160,24 @@ class SupportGroup:
             await self.post(notice, turn.user_id, source)
         except TelegramError as exc:
             raise delivery_error(exc) from exc
+
+    async def _hint_not_operator(self, message: Message, language_code: str | None) -> None:
+        """Tell a member who is not in SUPPORT_OPERATOR_IDS that their reply stays here."""
+        lang = pick_lang(None, language_code)
+        hint = self.service.live.engine.locales.t(lang, "group.not_operator")
+        parameters = ReplyParameters(message.message_id, allow_sending_without_reply=True)
+        try:
+            await with_retry(
+                lambda: self.bot.send_message(
+                    message.chat.id,
+                    hint,
+                    parse_mode=ParseMode.HTML,
+                    link_preview_options=NO_PREVIEW,
+                    reply_parameters=parameters,
+                )
+            )
+        except TelegramError as exc:
+            logger.info("cannot hint in the support group: %s", exc)
 
     async def _point_to_private_chat(self, message: Message) -> None:
         """Answer a command addressed to us in a group we do not serve; ignore the rest."""

@@ -9,14 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import io
-from typing import IO
+import json
+import logging
+from typing import IO, Any
 from urllib.request import getproxies
 
 import aiohttp
-from telegram.error import NetworkError, TimedOut
+from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from bot.errors import BotError
+
+logger = logging.getLogger(__name__)
+
 FORM = "application/x-www-form-urlencoded"
+DOWNLOAD_CHUNK = 64 * 1024
+
+
+class TooLarge(BotError):
+    """A download went over its size limit and was stopped."""
+
+
 POOL_TIMEOUT_MESSAGE = (
     "Pool timeout: All connections in the connection pool are occupied. "
     "Request was *not* sent to Telegram. Consider adjusting the connection "
@@ -161,6 +174,59 @@ class AiohttpRequest(BaseRequest):
         finally:
             self._slots.release()
         return response.status, payload
+
+    async def download(self, url: str, limit: int) -> bytes:
+        """GET a file, giving up as soon as it is over `limit` bytes (raises TooLarge).
+
+        PTB's File.download_* read the whole file first; a file whose metadata has no size
+        would be downloaded in full before it could be refused.
+        """
+        session = self._session
+        if session is None or session.closed:
+            raise RuntimeError("This AiohttpRequest is not initialized!")
+        connect, read = self._connect_timeout, self._read_timeout
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+        await self._take_slot(self._pool_timeout)
+        try:
+            async with asyncio.timeout(_sum(connect, self._write_timeout, read)):
+                response = await session.get(url, timeout=timeout)
+            try:
+                if response.status != 200:
+                    raise NetworkError(f"download failed: HTTP {response.status}")
+                size = response.content_length
+                if size is not None and size > limit:
+                    raise TooLarge(f"{size} bytes > {limit}")
+                data = bytearray()
+                async for chunk in response.content.iter_chunked(DOWNLOAD_CHUNK):
+                    data += chunk
+                    if len(data) > limit:
+                        raise TooLarge(f"more than {limit} bytes")
+            finally:
+                response.close()  # a body not read to its end closes its connection
+        except TimeoutError as exc:
+            raise TimedOut from exc
+        except aiohttp.ClientError as exc:
+            message = str(exc).replace(url, "<url>")
+            raise NetworkError(f"aiohttp.{type(exc).__name__}: {message}") from exc
+        finally:
+            self._slots.release()
+        return bytes(data)
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> dict[str, Any]:  # PTB's JSONDict
+        """Parse a response; one debug line (not PTB's ERROR with a traceback) if it is no JSON.
+
+        A non-JSON body comes from something that is not the Bot API (a wrong path in
+        TELEGRAM_API_BASE_URL, a proxy's error page); the caller reports the failure once.
+        """
+        try:
+            parsed = json.loads(payload.decode("utf-8", "replace"))
+        except ValueError:
+            logger.debug("not a Bot API response: %r", payload[:200])
+            raise TelegramError("Invalid server response") from None
+        if not isinstance(parsed, dict):
+            raise TelegramError("Invalid server response")
+        return parsed
 
     async def _take_slot(self, pool_timeout: float | None) -> None:
         if not self._slots.locked():

@@ -9,7 +9,7 @@ from bot.content.knowledge import Device, Entry, EntryKind
 from bot.content.locales import Html, escape
 from bot.conversation.callbacks import Action, Callback, parse
 from bot.conversation.events import Context, Screenshot, Tap
-from bot.conversation.flows import unmatched
+from bot.conversation.flows import typed, unmatched
 from bot.conversation.flows.handover import WORDS, WORDS_LIMIT
 from bot.conversation.render import (
     entry_header,
@@ -18,12 +18,13 @@ from bot.conversation.render import (
     topic_text,
 )
 from bot.conversation.replies import Button, Keyboard, Reply, Result
-from bot.conversation.state import Outcome, OutcomeRecord, UserState, Walk
+from bot.conversation.state import WRITTEN, Outcome, OutcomeRecord, UserState, Walk
 from bot.conversation.steps import exhausted_reply, fix_reply, is_final
 from bot.insights.unmatched import UnmatchedKind
 
 if TYPE_CHECKING:
     from bot.conversation.engine import ActionHandler, Engine
+
 
 MAX_TEXT = 4000  # characters of a user's message we look at (Telegram allows 4096)
 WALK_ACTIONS = frozenset({Action.NEXT, Action.BACK, Action.SOLVED, Action.SHOW})
@@ -38,7 +39,14 @@ def on_text(eng: Engine, state: UserState, text: str, ctx: Context) -> Result:
     if not text:
         return eng.say(state, ctx, "attachment")
     state = state.with_(extra={**state.extra, WORDS: text[:WORDS_LIMIT]})
+    state = written_in(eng, state, text)
     result = eng.matcher.match(text)
+    if result.entry is None and typed.in_walk(state):
+        answered = typed.answer(eng, state, text, ctx)
+        if answered is not None:
+            return answered
+        if not result.alternatives:
+            return typed.not_understood(eng, state, ctx)
     if result.entry is not None:
         device = eng.detect_device(text) or state.device
         if device is not None and device is not state.device:
@@ -51,6 +59,14 @@ def on_text(eng: Engine, state: UserState, text: str, ctx: Context) -> Result:
     return unmatched.keep(
         eng, unmatched.no_match(eng, state, ctx, query=text), text, UnmatchedKind.NO_MATCH, ctx
     )
+
+
+def written_in(eng: Engine, state: UserState, text: str) -> UserState:
+    """Remember the language of the message: the bot answers in it unless /lang chose one."""
+    code = eng.written_language(text)
+    if code is None or state.extra.get(WRITTEN) == code:
+        return state
+    return state.with_(extra={**state.extra, WRITTEN: code})
 
 
 def on_screenshot(eng: Engine, state: UserState, shot: Screenshot, ctx: Context) -> Result:

@@ -49,9 +49,13 @@ async def walk(api: FakeBotApi, user: int) -> None:
     api.push_text(user, EN_ERROR)
     (question,) = await api.wait_for_messages(user, 1, STEP_TIMEOUT)
     api.push_button(user, question.button_texts[0])  # the first device
-    await api.wait_for(lambda: "Step 1/" in shown(api, user), STEP_TIMEOUT)
+    await api.wait_for(
+        lambda: "Step 1/" in shown(api, user), STEP_TIMEOUT, what=f"user {user} at step 1"
+    )
     api.push_button(user, "➡️ Next fix")
-    await api.wait_for(lambda: "Step 2/" in shown(api, user), STEP_TIMEOUT)
+    await api.wait_for(
+        lambda: "Step 2/" in shown(api, user), STEP_TIMEOUT, what=f"user {user} at step 2"
+    )
 
 
 async def test_two_instances_one_killed_every_user_answered_once_in_order(

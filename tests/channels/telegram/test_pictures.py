@@ -106,3 +106,40 @@ async def test_text_replies_are_not_held_up_by_screenshots(
     # Six screenshots take seconds to read on two OCR workers; the text was answered meanwhile.
     assert sum(1 for n in range(len(shots)) if api.chat(5200 + n)) < len(shots)
     await api.wait_for(lambda: all(api.chat(5200 + n) for n in range(len(shots))), timeout=120)
+
+
+def lab_tiff() -> bytes:
+    """A picture Pillow opens but cannot convert to grey (LAB colour space)."""
+    out = io.BytesIO()
+    Image.new("LAB", (320, 200), (50, 10, 10)).save(out, "TIFF")
+    return out.getvalue()
+
+
+async def test_a_picture_that_cannot_be_converted_gets_a_polite_answer(
+    api: FakeBotApi, bot: BotProcess
+) -> None:
+    data = lab_tiff()
+    as_photo = api.add_file(data)
+    api.push_message(5400, photo=[api.file_object(as_photo, width=320, height=200)])
+    as_file = api.add_file(data, file_name="dialog.tiff")
+    api.push_message(
+        5401, document=api.file_object(as_file, file_name="dialog.tiff", mime_type="image/tiff")
+    )
+    for user in (5400, 5401):
+        assert "could not open" in ((await reply(api, user)).text or "")
+    assert "Traceback" not in bot.log()
+
+
+async def test_a_file_without_a_size_is_not_downloaded_past_the_limit(
+    api: FakeBotApi, bot: BotProcess
+) -> None:
+    size = 15 * 1024 * 1024
+    data = b"\x89PNG\r\n\x1a\n" + bytes(size - 8)
+    file_id = api.add_file(data, file_name="huge.png", hide_size=True)
+    document = api.file_object(file_id, file_name="huge.png", mime_type="image/png")
+    assert "file_size" not in document
+    api.push_message(5402, document=document)
+    assert "too large" in ((await reply(api, 5402)).text or "")
+    # Stopped at the 10 MB limit (the fake paces its writes, so little more went out).
+    assert api.served_bytes(file_id) < 12 * 1024 * 1024
+    assert "Traceback" not in bot.log()

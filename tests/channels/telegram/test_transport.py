@@ -1,5 +1,5 @@
-"""The aiohttp Bot API transport (bot/telegram_http.py), driven by a real python-telegram-bot
-``Bot`` against the fake Bot API and against servers that never answer."""
+"""The aiohttp Bot API transport (bot/channels/telegram/transport.py), driven by a real
+python-telegram-bot ``Bot`` against the fake Bot API and against servers that never answer."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from PIL import Image
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from bot.channels.telegram.transport import AiohttpRequest
+from bot.channels.telegram.transport import AiohttpRequest, TooLarge
 from tests.support.fakebotapi import FakeBotApi
 
 TOKEN = "123456:TEST-token"
@@ -204,3 +204,22 @@ async def test_initialize_shutdown_and_initialize_again(api: FakeBotApi) -> None
         assert (await bot.send_message(USER, "back")).text == "back"
     with pytest.raises(ValueError, match="connection_pool_size"):
         AiohttpRequest(connection_pool_size=0)
+
+
+async def test_download_stops_at_the_limit(api: FakeBotApi) -> None:
+    data = bytes(range(256)) * 4096  # 1 MB
+    sized = api.add_file(data, file_name="sized.bin")
+    unsized = api.add_file(data, file_name="unsized.bin", hide_size=True)
+    async with ptb_bot(api.base_url, api.file_base_url) as bot, asyncio.timeout(BOUND):
+        request = bot.request
+        assert isinstance(request, AiohttpRequest)
+        for file_id in (sized, unsized):
+            url = (await bot.get_file(file_id)).file_path
+            assert url is not None
+            assert await request.download(url, len(data)) == data
+            with pytest.raises(TooLarge):  # by Content-Length, or by counting
+                await request.download(url, 100_000)
+        # Unsized: given up just past the limit (the fake paces its writes), connection closed.
+        assert api.served_bytes(unsized) < len(data) + 300_000
+        with pytest.raises(NetworkError, match="HTTP 404"):
+            await request.download(f"{api.file_base_url}{TOKEN}/nothing/here", 10)
