@@ -16,6 +16,7 @@ from tests.support.fakebotapi import FakeBotApi
 
 OURS = ("-m", "bot", "run")
 BARE = ("-m", "benchmarks.bare_bot")
+AIOGRAM = ("-m", "benchmarks.bare_aiogram")
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
