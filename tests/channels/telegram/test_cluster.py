@@ -129,3 +129,29 @@ async def test_two_instances_one_killed_every_user_answered_once_in_order(
     finally:
         await conn.close()
     assert TOKEN not in first.log() + second.log()
+    # The daily pruning ran once, in the instance that took its lead (the first to start).
+    assert "pruned 0 history line(s)" in first.log()
+    assert "pruned" not in second.log()
+
+
+async def test_an_update_that_cannot_be_kept_is_500_then_kept_when_the_database_works(
+    cluster_api: FakeBotApi, tmp_path: Path, pg_url: str
+) -> None:
+    api = cluster_api
+    serve = await ServeProcess(api, tmp_path, BOT_DATABASE_URL=pg_url).start()
+    conn = await asyncpg.connect(pg_url)
+    try:
+        assert "now leads prune-history" in serve.log()  # alone: it leads the daily pruning
+        await conn.execute("ALTER TABLE inbox RENAME TO inbox_away")  # every insert fails
+        api.push_text(70_900, EN_ERROR)
+        await api.wait_for(lambda: api.webhook.failures >= 2, 20.0, what="refused deliveries")
+        assert not api.chat(70_900)
+        assert "Wrong response from the webhook: 500" in str(api.webhook.info())
+        await conn.execute("ALTER TABLE inbox_away RENAME TO inbox")
+        await api.wait_for_messages(70_900, 1, 20.0)  # delivered again, kept, answered
+        await api.wait_idle(timeout=10.0, quiet=0.5)
+        assert len(api.chat(70_900)) == 1
+    finally:
+        await conn.close()
+        assert await serve.stop() == 0
+    assert "could not keep update" in serve.log() and "Traceback" not in serve.log()
