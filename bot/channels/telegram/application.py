@@ -183,7 +183,10 @@ async def serve(bot: TelegramBot, live: LiveEngine, stop: asyncio.Event) -> None
         if app.job_queue is not None:  # APScheduler cannot start a repeating job right away
             for job in app.job_queue.get_jobs_by_name(PRUNE_JOB):
                 await job.run(app)  # the daily prune, once now at start-up
-        await with_retry(lambda: app.bot.delete_webhook())  # polling and a webhook exclude
+        try:  # a webhook and polling exclude each other, as PTB's Updater does
+            await with_retry(lambda: app.bot.delete_webhook())
+        except TelegramError as exc:  # getUpdates will say so if it matters (409)
+            logger.warning("could not remove a webhook: %s", exc)
         await bot.outbox.resume()
         await recover(app.bot, bot.processor.store, bot.processor)
         logger.info("bot started, polling for updates")
