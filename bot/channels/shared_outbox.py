@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from bot.channels.base import DeliveryError
 from bot.channels.outbox import Outbox, _Lane
+from bot.storage.locks import UserLocks
 from bot.storage.queues import Anchor, OutboxRow
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,15 @@ class SharedOutbox(Outbox):
 
     _failures: dict[int, int] = field(default_factory=dict)  # chat -> passing failures in a row
     _retrying: set[int] = field(default_factory=set)  # chats with a retry scheduled here
+    _group_locks: UserLocks = field(init=False)
+
+    def __post_init__(self) -> None:
+        # A group's messages (the support group's notices) under a lock of their own that
+        # nothing is taken inside: a user's turn posts there while holding the user's lock,
+        # and the group's own updates take users' locks, so the group's update lock here
+        # would let two instances wait for each other.
+        store = self.store
+        self._group_locks = UserLocks(lambda chat: store.job_lock(f"outbox-chat:{chat}"))
 
     async def submit(self, rows: Iterable[OutboxRow]) -> bool:
         """Deliver the rows' chats now (with anything older of theirs); retry in the background.
@@ -88,7 +98,9 @@ class SharedOutbox(Outbox):
         """Send the chat's waiting rows in order under its lock; delete them before letting go."""
         accepted = True
         wait: float | None = None
-        async with self.locks.hold(chat_id):
+        # A private chat's id is its user's: the turn's own lock, taken again for free.
+        locks = self.locks if chat_id > 0 else self._group_locks
+        async with locks.hold(chat_id):
             rows = await self.store.outbox_pending(chat_id)
             lane = _Lane(deque(rows), self._failures.get(chat_id, 0))
             done: list[int] = []

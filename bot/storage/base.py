@@ -216,9 +216,30 @@ class Store(abc.ABC):
         await self.close()
 
 
+# PostgreSQL's SQLSTATE classes of a database that failed rather than a statement that is wrong:
+# connection exception, transaction rollback (deadlock, serialization), insufficient resources
+# (disk full), operator intervention (shutdown, starting up), system error (I/O).
+_PG_FAILURE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+
+
 def is_storage_failure(exc: BaseException) -> bool:
     """Return True if the database failed (full, read-only, I/O error, locked): worth a retry."""
-    return isinstance(exc, StorageError | sqlite3.OperationalError)
+    if isinstance(exc, StorageError | sqlite3.OperationalError):
+        return True
+    # asyncpg is imported only with PostgreSQL: recognised by its exceptions' names and codes.
+    if not type(exc).__module__.startswith("asyncpg"):
+        return isinstance(exc, ConnectionError | TimeoutError) and _pg_in_use()
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate[:2] in _PG_FAILURE_CLASSES
+    return any(cls.__name__ == "InterfaceError" for cls in type(exc).__mro__)
+
+
+def _pg_in_use() -> bool:
+    """Return True once asyncpg is loaded (a lost connection to PostgreSQL is an OSError)."""
+    import sys
+
+    return "asyncpg" in sys.modules
 
 
 def anchored(state: UserState, anchor: Anchor, message_id: int) -> UserState | None:

@@ -434,3 +434,30 @@ async def test_locks_of_a_killed_process_pass_to_the_next_instance(pg_url: str) 
                 for task in (waiting, taker):
                     task.cancel()
             assert locked.is_set() and await lead.held() is True
+
+
+async def test_a_lost_or_busy_server_is_a_storage_failure_but_a_wrong_statement_is_not(
+    pg_url: str,
+) -> None:
+    from bot.storage.base import is_storage_failure
+
+    conn = await asyncpg.connect(pg_url)
+    try:
+        with pytest.raises(asyncpg.PostgresError) as wrong:
+            await conn.fetchval("SELECT no_such_column FROM pg_class")
+        assert not is_storage_failure(wrong.value)  # trying again would fail again
+        await sql(pg_url, "SELECT pg_terminate_backend($1)", conn.get_server_pid())
+        with pytest.raises(Exception) as lost:  # the server ended our session
+            await conn.fetchval("SELECT 1")
+        assert is_storage_failure(lost.value), repr(lost.value)
+    finally:
+        conn.terminate()
+    for failed in (
+        asyncpg.exceptions.DeadlockDetectedError("deadlock detected"),
+        asyncpg.exceptions.AdminShutdownError("terminating connection"),
+        asyncpg.exceptions.DiskFullError("could not extend file"),
+        asyncpg.exceptions.InterfaceError("connection is closed"),
+        ConnectionResetError("reset by peer"),
+    ):
+        assert is_storage_failure(failed), failed
+    assert not is_storage_failure(asyncpg.exceptions.UniqueViolationError("duplicate key"))
