@@ -205,8 +205,20 @@ async def serve_webhook(
     store = bot.processor.store
     routes = WebhookRoutes(app.bot, store, bot.processor, live, settings.webhook.secret)
     runner = web.AppRunner(routes.application(), access_log=None, shutdown_timeout=STOP_TIMEOUT)
-    await runner.setup()
-    async with app:
+    await start(app)
+    try:  # listening (503 until ready: Telegram tries again) and registered, or one line
+        await runner.setup()
+        await _listen(runner, settings)
+        if settings.webhook.url is not None:
+            try:
+                await with_retry(lambda: set_webhook(app.bot, settings.webhook, ALLOWED_UPDATES))
+            except TelegramError as exc:  # e.g. not https, or a port Telegram does not use
+                raise StartupError(f"setWebhook refused TELEGRAM_WEBHOOK_URL: {exc}") from None
+    except BaseException:
+        await runner.cleanup()
+        await app.shutdown()
+        raise
+    async with app:  # initialized already: this only shuts it down at the end
         await register_commands(app, live.engine)
         await app.start()
         if app.job_queue is not None:
@@ -214,11 +226,7 @@ async def serve_webhook(
                 await job.run(app)
         await bot.outbox.resume()
         await recover(app.bot, store, bot.processor)
-        site = web.TCPSite(runner, settings.webhook.host, settings.webhook.port)
-        await site.start()
         routes.ready = True
-        if settings.webhook.url is not None:
-            await with_retry(lambda: set_webhook(app.bot, settings.webhook, ALLOWED_UPDATES))
         logger.info("bot started, serving webhooks on %s:%s", settings.webhook.host, _port(runner))
         sweeper = None
         if store.shared:
@@ -234,6 +242,15 @@ async def serve_webhook(
         await bot.processor.join(STOP_TIMEOUT)
         await bot.outbox.close()
         await app.stop()
+
+
+async def _listen(runner: web.AppRunner, settings: Settings) -> None:
+    """Start listening on BOT_HOST:BOT_PORT (raises StartupError in one line)."""
+    host, port = settings.webhook.host, settings.webhook.port
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _port(runner: web.AppRunner) -> object:

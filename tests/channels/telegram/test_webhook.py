@@ -126,3 +126,19 @@ async def test_polling_removes_a_webhook_first(api: FakeBotApi, tmp_path: Path) 
         assert not api.webhook.active
         api.push_text(502, EN_ERROR)
         await api.wait_for_messages(502, 1, 20.0)
+
+
+async def test_serve_refuses_a_taken_port_in_one_line(api: FakeBotApi, tmp_path: Path) -> None:
+    taken = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = taken.sockets[0].getsockname()[1]
+    try:
+        serve = ServeProcess(api, tmp_path)
+        serve.env["BOT_PORT"] = str(port)
+        await serve.start(wait=False)
+        assert await serve.wait_exit(60.0) == 1
+    finally:
+        taken.close()
+        await taken.wait_closed()
+    log = serve.log()
+    assert f"error: cannot listen on 127.0.0.1:{port}: " in log
+    assert "Traceback" not in log and api.token not in log and SECRET not in log
