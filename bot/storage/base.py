@@ -232,7 +232,9 @@ def is_storage_failure(exc: BaseException) -> bool:
     sqlstate = getattr(exc, "sqlstate", None)
     if isinstance(sqlstate, str):
         return sqlstate[:2] in _PG_FAILURE_CLASSES
-    return any(cls.__name__ == "InterfaceError" for cls in type(exc).__mro__)
+    # The client's view of a broken connection (closed, or in a state it cannot leave).
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"InterfaceError", "InternalClientError"})
 
 
 def _pg_in_use() -> bool:

@@ -447,6 +447,10 @@ async def test_a_lost_or_busy_server_is_a_storage_failure_but_a_wrong_statement_
             await conn.fetchval("SELECT no_such_column FROM pg_class")
         assert not is_storage_failure(wrong.value)  # trying again would fail again
         await sql(pg_url, "SELECT pg_terminate_backend($1)", conn.get_server_pid())
+        for _ in range(100):  # bounded: the server's notice arrives within a second
+            if conn.is_closed():
+                break
+            await asyncio.sleep(0.01)
         with pytest.raises(Exception) as lost:  # the server ended our session
             await conn.fetchval("SELECT 1")
         assert is_storage_failure(lost.value), repr(lost.value)
