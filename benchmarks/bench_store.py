@@ -26,8 +26,10 @@ import asyncpg
 from benchmarks.common import goals_table, header, summary_ms, table, write_result
 from bot.content.knowledge import Device
 from bot.conversation.state import Outcome, OutcomeRecord, UserState
+from bot.storage.base import Store
+from bot.storage.memory import MemoryStore
 from bot.storage.postgres import PostgresStore
-from bot.storage.store import MemoryStore, SqliteStore, Store
+from bot.storage.sqlite import SqliteStore
 from tests.support import postgres as pg
 
 

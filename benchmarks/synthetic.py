@@ -136,6 +136,13 @@ def write_knowledge_dir(source: Path, target: Path, knowledge: Knowledge, count:
         if entry.devices != frozenset(Device):
             item["devices"] = sorted(device.value for device in entry.devices)
         item["path"] = list(entry.path)
+        # A copy keeps what makes its model's path valid (a path out of stage order, a device
+        # left out).
+        for key, text in (("order_note", entry.order_note), ("other_device", entry.other_device)):
+            if text is not None:
+                item[key] = {"ja": text.ja, "en": text.en}
+        if entry.other_device is not None:
+            item["devices"] = sorted(d.value for d in entry.devices)
         out.append(item)
     (target / "entries.yaml").write_text(
         yaml.safe_dump({"entries": out}, allow_unicode=True, sort_keys=False, width=1000),

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.content.knowledge import Device, Knowledge
+from bot.content.languages import LANGUAGES
 from bot.errors import BotError, ConfigError, KnowledgeError, StartupError
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run the Telegram bot as a webhook server (BOT_HOST:BOT_PORT)")
     chat = sub.add_parser("chat", help="talk to the bot in this terminal, no token needed")
     chat.add_argument(
-        "--lang", choices=["ja", "en"], default=None, help="language (default: from $LANG)"
+        "--lang", choices=LANGUAGES.codes, default=None, help="language (default: from $LANG)"
     )
     chat.add_argument(
         "--db", type=Path, default=None, help="keep the conversation in this SQLite file"
@@ -62,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a period in days; repeat for several (default: 7 and 30)",
     )
     stats.add_argument(
-        "--lang", choices=["ja", "en"], default=None, help="language (default: from $LANG)"
+        "--lang", choices=LANGUAGES.codes, default=None, help="language (default: from $LANG)"
     )
     stats.add_argument("--chart", type=Path, default=None, help="also write the chart (PNG) here")
     unmatched = sub.add_parser(
@@ -134,20 +135,29 @@ def cmd_match(args: argparse.Namespace, settings: Settings) -> int:
                 json.dumps(
                     {
                         "query": result.query,
-                        "entry": result.entry,
+                        "entry": result.found,
                         "score": round(result.score, 1),
                         "alternatives": alternatives,
                         "fixes": fixes,
+                        "kind": _kind(knowledge, result.found),
                     },
                     ensure_ascii=False,
                 )
             )
         else:
             alts = ", ".join(f"{a['entry']} {a['score']}" for a in alternatives) or "-"
-            found = result.entry or "no match"
+            found = result.found or "no match"
             score = f"{result.score:.1f}"
             print(f"{result.query!r} → {found} ({score}); alternatives: {alts}; {len(fixes)} fixes")
     return 0
+
+
+def _kind(knowledge: Knowledge, found: str | None) -> str | None:
+    """Say what a match is: the entry's kind (error, symptom, faq), "topic", or None."""
+    if found is None:
+        return None
+    entry = knowledge.entries.get(found)
+    return entry.kind.value if entry is not None else "topic"
 
 
 # ------------------------------------------------------------- outcomes, learning, unmatched
@@ -233,6 +243,7 @@ def cmd_migrate_db(args: argparse.Namespace, settings: Settings) -> int:
     """Copy every table of a SQLite database into an empty PostgreSQL database."""
     from bot.storage.migrate import main as migrate
 
+    # --to defaults to BOT_DATABASE_URL, which keeps the password out of `ps`.
     return migrate(args.source, args.target or settings.database_url)
 
 

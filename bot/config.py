@@ -74,7 +74,7 @@ class Settings:
     history_days: int = DEFAULT_HISTORY_DAYS
     # SUPPORT_OPERATOR_IDS: who in the support group is relayed as Support; None: any member
     support_operator_ids: frozenset[int] | None = None
-    lang: str = "en"  # LANG: the language of `bot chat` and `bot stats` (LANGUAGES.pick)
+    lang: str = LANGUAGES.default  # LANG: the language of `bot chat` and `bot stats`
     database_url: SecretUrl | None = None  # BOT_DATABASE_URL: PostgreSQL instead of BOT_DB_PATH
     webhook: WebhookSettings = field(default_factory=lambda: WebhookSettings())
 

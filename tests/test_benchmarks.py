@@ -39,21 +39,33 @@ def run_benchmark(name: str, out: Path, timeout: float = 120.0) -> dict[str, Any
 def test_bench_match_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "match.json"
     assert bench_match.main(["--smoke", "--out", str(out)]) == 0
-    assert "| ours |" in capsys.readouterr().out
+    assert "| tuning | blend |" in capsys.readouterr().out
     result = json.loads(out.read_text(encoding="utf-8"))
-    matchers = {row["matcher"]: row for row in result["accuracy"]}
-    assert set(matchers) == {"ours", "difflib", "wratio"}
-    for row in matchers.values():
+    rows = {(row["split"], row["matcher"]): row for row in result["accuracy"]}
+    matchers = {"lexical", "semantic", "blend", "difflib", "wratio"}
+    assert set(rows) == {(split, m) for split in ("tuning", "holdout") for m in matchers}
+    for row in rows.values():
         assert row["matched"] + row["wrong"] + row["asked"] + row["missed"] == row["positives"]
+        assert row["asked_right"] <= row["asked"]
         assert row["rejected"] + row["taken"] == row["negatives"]
+        assert 0 <= row["positive_accuracy"] <= row["recognised_or_asked"] <= 1
         assert 0 <= row["accuracy"] <= 1
-    assert isinstance(matchers["difflib"]["threshold"], float)
+    # A baseline's threshold is chosen on the tuning split and applied to both.
+    assert rows[("tuning", "difflib")]["threshold"] == rows[("holdout", "difflib")]["threshold"]
+    assert isinstance(rows[("tuning", "difflib")]["threshold"], float)
     sizes = [row["entries"] for row in result["latency"]]
     assert sizes[0] < sizes[-1]  # the real knowledge base, then a generated larger one
     for row in result["latency"]:
         assert {"p50_ms", "p99_ms", "n"} <= set(row["ours_single"])
         assert row["ours_batch"]["per_query_ms"] > 0
-        assert row["ours_vs_difflib"]["speedup_p50"] > 0
+        assert ("embed_single" in row) == (row["scorer"] != "lexical")
+    blend = next(r for r in result["latency"] if r["scorer"] == "blend")
+    assert blend["ours_vs_difflib"]["speedup_p50"] > 0
+    started = result["startup"]
+    assert started["encoder_load_s"] > 0 and started["rss_encoder_mb"] > 0
+    assert started["embed_patterns_s"] == pytest.approx(
+        started["blend_index_s"] - started["lexical_index_s"], abs=0.002
+    )
 
 
 @pytest.mark.slow

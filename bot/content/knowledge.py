@@ -16,7 +16,6 @@ from bot.content.languages import LANGUAGES, Languages
 from bot.content.reader import List, Map, Problems, Reader, line_of
 
 # The codes of the languages table, in its order (for code written before the table).
-LANGS: tuple[str, ...] = LANGUAGES.codes
 
 SOURCES: tuple[str, ...] = ("article", "general")
 """Where a section's steps come from: the source article, or general knowledge beyond it."""
@@ -196,11 +195,21 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class Topic:
-    """A piece of general advice from the article (prevention tips, plans, …)."""
+    """A piece of general advice from the article (prevention tips, plans, …).
+
+    A topic with `patterns` is a question people ask: the matcher recognises it like an entry.
+    """
 
     id: str
     title: Localized
     items: LocalizedList
+    patterns: LocalizedList = field(default_factory=LocalizedList)
+
+    def all_patterns(self, lang: str) -> tuple[str, ...]:
+        """Return every text that should match this topic in one language (none: not asked)."""
+        if not self.patterns:
+            return ()
+        return tuple(dict.fromkeys((self.title[lang], *self.patterns[lang])))
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,7 +470,9 @@ def _read_entries(
     return entries
 
 
-def _read_info(r: Reader, doc: Map) -> tuple[dict[str, Localized], dict[str, Topic]]:
+def _read_info(
+    r: Reader, doc: Map, topic_lines: dict[str, int]
+) -> tuple[dict[str, Localized], dict[str, Topic]]:
     links: dict[str, Localized] = {}
     raw_links = r.mapping(doc.get("links"), "links", doc.line)
     if raw_links is not None:
@@ -478,13 +489,15 @@ def _read_info(r: Reader, doc: Map) -> tuple[dict[str, Localized], dict[str, Top
         if data is None:
             continue
         tid = r.ident(data, "topic")
-        r.unknown_keys(data, {"id", "title", "items"}, f"topic {tid}")
+        r.unknown_keys(data, {"id", "title", "items", "patterns"}, f"topic {tid}")
         title = _text(r, data, "title", f"topic {tid}")
         items = _text_list(r, data, "items", f"topic {tid}", required=True)
+        patterns = _text_list(r, data, "patterns", f"topic {tid}")
         if tid in topics:
             r.problem(data.line, f"duplicate topic id {tid!r}")
         elif tid and title and items:
-            topics[tid] = Topic(tid, title, items)
+            topics[tid] = Topic(tid, title, items, patterns)
+            topic_lines[tid] = data.line
     return links, topics
 
 
@@ -514,7 +527,11 @@ def load_knowledge(directory: Path, languages: Languages = LANGUAGES) -> Knowled
 
     ir = problems.reader(directory / "info.yaml", languages)
     ir.unknown_keys(docs["info"], {"links", "topics"}, "info.yaml")
-    links, topics = _read_info(ir, docs["info"])
+    topic_lines: dict[str, int] = {}
+    links, topics = _read_info(ir, docs["info"], topic_lines)
+    # A topic people ask about is matched like an entry, so their ids share one namespace.
+    for tid in sorted(set(entries) & {t.id for t in topics.values() if t.patterns}):
+        ir.problem(topic_lines[tid], f"topic {tid!r} has patterns and the id of an entry")
 
     problems.raise_if_any()
     return Knowledge(tuple(stages), fixes, entries, links, topics)

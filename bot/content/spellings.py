@@ -1,8 +1,7 @@
-"""Load and check knowledge/spellings.yaml: the spelling table and readings normalisation uses."""
+"""Load and check knowledge/spellings.yaml: the spelling table normalisation uses."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,9 +13,8 @@ from bot.content.text import fold
 
 SPELLINGS_PATH = Path(__file__).resolve().parents[2] / "knowledge" / "spellings.yaml"
 
-_SECTIONS = frozenset({"spellings", "readings", "context", "topics", "devices"})
+_SECTIONS = frozenset({"spellings", "english", "context", "topics", "devices"})
 _CONTEXT_KINDS = ("strong", "foreign")
-_HIRAGANA = re.compile("[\u3041-\u3096ー]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +26,8 @@ class Spellings:
     foreign: tuple[str, ...] = ()
     topics: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     devices: Mapping[Device, tuple[str, ...]] = field(default_factory=dict)
+    # Short English words that look like romaji ("to", "be"): never read as Japanese.
+    english: tuple[str, ...] = ()
 
 
 class _Replacements:
@@ -71,14 +71,6 @@ def _read_replacements(r: Reader, doc: Map) -> dict[str, str]:
             replacements.add(
                 variant, fold(canonical), where, line_of(variants, line_of(spellings, 1))
             )
-    readings = _section(r, doc, "readings")
-    for word, reading in readings.items():
-        where = f"readings.{word}"
-        folded = fold(reading) if isinstance(reading, str) else ""
-        if not isinstance(word, str) or not _HIRAGANA.fullmatch(folded):
-            r.problem(line_of(readings, 1), f"{where}: expected kana")
-            continue
-        replacements.add(word, folded, where, line_of(readings, 1))
     return replacements.table
 
 
@@ -116,6 +108,10 @@ def load_spellings(path: Path = SPELLINGS_PATH) -> Spellings:
             r.problem(
                 line_of(doc.get("devices"), 1), f"devices.{name}: expected iphone, mac or windows"
             )
+    english = doc.get("english", [])
+    if english and not is_text_list(english):
+        r.problem(line_of(doc, 1), "english: expected a list of words")
+        english = []
     problems.raise_if_any()
     return Spellings(
         replacements,
@@ -123,4 +119,5 @@ def load_spellings(path: Path = SPELLINGS_PATH) -> Spellings:
         foreign=context.get("foreign", ()),
         topics=topics,
         devices={Device(name): words for name, words in devices.items()},
+        english=tuple(english),
     )

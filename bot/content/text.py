@@ -17,6 +17,11 @@ _SPACE_NEAR_JAPANESE = re.compile(f" (?=[{JAPANESE}])|(?<=[{JAPANESE}]) ")
 _SPACES = re.compile(" {2,}")
 
 
+def to_hiragana(text: str) -> str:
+    """Return the text with katakana turned into hiragana (ー and other characters kept)."""
+    return text.translate(_KATAKANA_TO_HIRAGANA)
+
+
 def fold(text: str) -> str:
     """Unify width, case, kana and punctuation of a text, without the spelling table."""
     text = unicodedata.normalize("NFKC", text).casefold().translate(_KATAKANA_TO_HIRAGANA)

@@ -29,10 +29,14 @@ MAX_REPLY_CHARS = 60
 # much of the reply it covers: CONTAINED_BASE + CONTAINED_SPAN * (example length / reply length).
 CONTAINED_BASE = 70.0
 CONTAINED_SPAN = 30.0
+# ... when it covers at least this share of the reply: "nothing" inside "nothing like an error"
+# is not an answer.
+CONTAINED_MIN_SHARE = 0.35
 # Latin examples this short ("no", "back") count inside a longer reply only as a whole word of
-# it; Japanese ones this short (前, 次) only as the whole reply (名前は？ is not "back").
+# it; Japanese ones this short (前 and 次 are read まえ and つぎ) only as the whole reply
+# (名前は？ is not "back").
 SHORT_EXAMPLE = 4
-SHORT_JAPANESE = 1
+SHORT_JAPANESE = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +92,15 @@ class IntentClassifier:
         """Score an example found whole inside the reply, by how much of it it covers."""
         if example == norm or example not in norm:
             return 0.0
+        if len(example) < CONTAINED_MIN_SHARE * len(norm):
+            return 0.0
         if example.isascii():
             if len(example) <= SHORT_EXAMPLE and f" {example} " not in f" {norm} ":
                 return 0.0
-        elif len(example) <= SHORT_JAPANESE:
+        elif len(example) <= SHORT_JAPANESE or not (
+            norm.startswith(example) or norm.endswith(example)
+        ):
+            # Japanese has no spaces: an answer opens or closes the reply (「戻ってください」,
+            # 「やっぱり戻って」); in the middle it is part of another word (機内モード).
             return 0.0
         return CONTAINED_BASE + CONTAINED_SPAN * len(example) / len(norm)

@@ -1,4 +1,4 @@
-"""Where user states live: the Store contract, memory, SQLite, PostgreSQL; `open_store(url)`."""
+"""Where user states live: the Store contract; memory, SQLite, PostgreSQL; `open_store(url)`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ _POSTGRES = ("postgresql://", "postgres://")
 
 
 async def open_store(url: str | Path) -> Store:
-    """Open the store a URL names: `sqlite:PATH` or a plain path, `memory:`.
+    """Open the store a URL names: `sqlite:PATH` or a plain path, `memory:`, `postgresql://…`.
 
     `postgresql://…` opens PostgresStore; any other `scheme://` is refused. Raises ConfigError
     for a URL it cannot use, a BotError (one line) for a database it cannot use.
@@ -31,7 +31,9 @@ async def open_store(url: str | Path) -> Store:
         text = text.removeprefix(_SQLITE)
     elif "://" in text or text.startswith(_MEMORY):
         scheme = text.split(":", 1)[0]
-        raise ConfigError(f"unknown storage {scheme!r}: use sqlite:PATH, a path or memory:")
+        raise ConfigError(
+            f"unknown storage {scheme!r}: use sqlite:PATH, a path, memory: or postgresql://…"
+        )
     if not text:
         raise ConfigError("storage: sqlite: needs a file path (sqlite:data/bot.sqlite3)")
     # Imported here so that code which only needs the contract does not load aiosqlite.

@@ -13,8 +13,9 @@ import asyncpg
 
 from bot.config import DATABASE_URL_SCHEMES, redact_url
 from bot.errors import BotError
+from bot.storage.base import USER_FREE_TABLES, SchemaVersionError
 from bot.storage.postgres import PostgresStore, quote_ident
-from bot.storage.store import USER_FREE_TABLES, SchemaVersionError, SqliteStore
+from bot.storage.sqlite import SqliteStore
 
 SOURCE_PREFIX = "sqlite:"
 COPY_BATCH_ROWS = 5000  # rows per COPY: a large history is never held in memory at once

@@ -28,7 +28,13 @@ from bot.storage.base import (
     subscriptions_of,
 )
 from bot.storage.postgres_locks import SessionLocks, _Bound, _LockedConnections
-from bot.storage.postgres_queues import PG_QUEUE_MIGRATIONS, SAVE, Conn, PostgresQueues
+from bot.storage.postgres_queues import (
+    PG_QUEUE_MIGRATIONS,
+    SAVE,
+    Conn,
+    PostgresQueues,
+    clean,
+)
 from bot.storage.queues import PROCESSED_KEEP_SECONDS, OutboxRow, Outgoing
 from bot.storage.sqlite import HISTORY_PAGE_USERS, Migration
 
@@ -128,11 +134,6 @@ def quote_ident(name: str) -> str:
 def _deleted(status: str) -> int:
     """Return the row count of a command status such as 'DELETE 3'."""
     return int(status.rsplit(" ", 1)[-1])
-
-
-def _clean(text: str) -> str:
-    # PostgreSQL's text cannot hold NUL, which a Telegram message can: keep the rest of it.
-    return text.replace("\x00", "\ufffd")
 
 
 async def migrate_schema(conn: Conn, migrations: Sequence[Migration], where: str) -> None:
@@ -245,11 +246,11 @@ class PostgresStore(SessionLocks, PostgresQueues, Store):
                 state.user_id,
                 state.lang,
                 device_column(state),
-                state.to_json(),
+                clean(state.to_json()),
                 now,
                 *columns,
                 update_id,
-                [m.to_json() for m in outgoing],
+                [clean(m.to_json()) for m in outgoing],
                 [m.chat_id for m in outgoing],
             )
         ids = sorted(int(row[0]) for row in found)
@@ -313,7 +314,7 @@ class PostgresStore(SessionLocks, PostgresQueues, Store):
                 " VALUES ($1, $2, $3, $4, $5)"
                 " ON CONFLICT (user_id, at) DO UPDATE SET choice = excluded.choice",
                 query.user_id,
-                _clean(query.text),
+                clean(query.text),
                 query.kind.value,
                 query.choice,
                 query.at,

@@ -22,8 +22,15 @@ from asyncpg.pool import PoolConnectionProxy
 from bot.conversation.state import UserState
 from bot.storage.base import anchored, device_column
 from bot.storage.queues import Anchor, InboxUpdate, OutboxRow, Outgoing
+from bot.storage.unicode import valid_unicode
 
 logger = logging.getLogger(__name__)
+
+
+def clean(text: str) -> str:
+    """Return text PostgreSQL can store: no lone surrogates, no NUL (which its text cannot hold)."""
+    return valid_unicode(text).replace("\x00", "\ufffd")
+
 
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
@@ -115,7 +122,7 @@ class PostgresQueues(abc.ABC):
                 " SELECT * FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::bigint[])"
                 " ON CONFLICT (update_id) DO NOTHING RETURNING update_id",
                 [u.update_id for u in updates],
-                [u.payload for u in updates],
+                [clean(u.payload) for u in updates],
                 [u.received_at for u in updates],
                 [u.user_key for u in updates],
             )
@@ -144,7 +151,10 @@ class PostgresQueues(abc.ABC):
         now = time.time()
         async with self._connection() as conn:
             found = await conn.fetch(
-                _ENQUEUE, [m.to_json() for m in messages], [m.chat_id for m in messages], now
+                _ENQUEUE,
+                [clean(m.to_json()) for m in messages],
+                [m.chat_id for m in messages],
+                now,
             )
         ids = sorted(int(row[0]) for row in found)
         return [OutboxRow(i, m, now) for i, m in zip(ids, messages, strict=True)]
@@ -183,7 +193,7 @@ class PostgresQueues(abc.ABC):
                             newer.user_id,
                             newer.lang,
                             device_column(newer),
-                            newer.to_json(),
+                            clean(newer.to_json()),
                             time.time(),
                         )
                 await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", row_ids)

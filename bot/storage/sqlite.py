@@ -38,6 +38,8 @@ from bot.storage.sqlite_queues import (
 )
 
 logger = logging.getLogger(__name__)
+
+
 T = TypeVar("T")
 
 # One migration is the statements that take the schema from version N-1 to N, applied in one

@@ -49,7 +49,12 @@ FIXES_BY_STAGE = {
 # The fix that ends a walk: Apple Support, or the network administrator on a company network.
 FINAL_FIXES = {"contact_apple_support", "ask_network_admin"}
 # Entries whose path leaves the stage order on purpose (each has an order_note).
-REORDERED = {"verification_failed", "sync_not_working", "backup_failed"}
+REORDERED = {
+    "verification_failed",
+    "sync_not_working",
+    "backup_failed",
+    "verification_code_missing",
+}
 ALL_FIXES = [f for stage in STAGES for f in FIXES_BY_STAGE[stage]]
 
 ERRORS = {
@@ -73,6 +78,7 @@ SYMPTOMS = [
     "store_unavailable",
     "mail_not_working",
     "storage_full",
+    "verification_code_missing",
 ]
 FAQS = [
     "faq_recurring_error",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pytest
 
 from bot.content.knowledge import Device, EntryKind
+from bot.content.languages import LANGUAGES
 from bot.conversation.callbacks import Action, Callback
 from bot.conversation.engine import Engine
 from bot.conversation.events import Command, Context, Tap
@@ -22,7 +23,7 @@ from bot.conversation.replies import Reply, Result
 from bot.conversation.state import UserState
 from tests.support.replies import button, labels, urls
 
-LANGS = ("en", "ja")
+LANGS = LANGUAGES.codes
 NEXT = {"en": "Next fix", "ja": "次の方法"}
 NAMES: dict[Device, re.Pattern[str]] = {
     Device.IPHONE: re.compile(r"iPhone|iPad|iOS"),

@@ -68,6 +68,29 @@ SAME = [
         "あっぷるあいでぃーさーばーへのせつぞくちゅうにえらーがおきました",
         "Apple IDサーバーへの接続中にエラーが起きました",
     ),
+    # Read by the analyser (bot/matching/japanese.py), with no row in the spelling table.
+    ("hiragana for kanji: 届かない", "とどかない", "届かない"),
+    ("hiragana for kanji: 足りない", "ようりょうがたりない", "容量が足りない"),
+    ("hiragana for kanji: 空き容量", "あきようりょう", "空き容量"),
+    ("hiragana for kanji: 通信中にエラー", "つうしんちゅうにえらー", "通信中にエラー"),
+    ("hiragana for kanji: 再発", "さいはつする", "再発する"),
+    ("hiragana for kanji: 買い替えた", "かいかえた", "買い替えた"),
+    ("katakana for kanji", "セツゾクデキナイ", "接続できない"),
+    ("繋がらない / つながんない", "繋がらない", "つながんない"),
+    ("つながんない / 接続できない", "iCloudにつながんない", "iCloudに接続できない"),
+    ("接続できない / せつぞくできない", "接続できない", "せつぞくできない"),
+    ("せつぞくできない / 繋がらない", "せつぞくできない", "繋がらない"),
+    ("わかんない", "わかんない", "分からない"),
+    # Romaji (bot/matching/romaji.py), product names kept.
+    ("romaji", "icloud ni tsunagaranai", "iCloudにつながらない"),
+    ("romaji, polite", "tsunagaranai desu", "つながらないです"),
+    ("romaji, kanji words", "setsuzoku dekinai", "接続できない"),
+    ("romaji, ません", "icloud ni setsuzoku dekimasen", "iCloudに接続できません"),
+    ("romaji, long vowels", "saabaa no eraa ga deru", "サーバーのエラーが出る"),
+    ("romaji, っ and ん", "kenshou ni shippai shimashita", "検証に失敗しました"),
+    ("romaji, capitals", "ICLOUD NI TSUNAGARANAI", "iCloudにつながらない"),
+    ("romaji, Apple ID kept", "apple id ni sain in dekinai", "Apple IDにサインインできない"),
+    ("romaji, Wi-Fi kept", "wifi dato icloud ni tsunagaranai", "Wi-FiだとiCloudにつながらない"),
 ]
 
 
@@ -112,6 +135,24 @@ def test_different_words_stay_different(one: str, other: str) -> None:
     assert normalize(one) != normalize(other)
 
 
+# English stays English, even where its words spell romaji syllables.
+ENGLISH = [
+    "machine login",
+    "same time",
+    "one more time",
+    "no sync",
+    "cannot connect to icloud on my mac",
+    "I made a new apple id",
+    "to do",
+    "wifi",
+]
+
+
+@pytest.mark.parametrize("text", ENGLISH)
+def test_english_is_not_read_as_romaji(text: str) -> None:
+    assert normalize(text).isascii(), normalize(text)
+
+
 def test_latin_words_are_replaced_whole_only() -> None:
     assert normalize("machine login") == "machine sign in"
     assert normalize("logins") == "logins"
@@ -147,7 +188,7 @@ def test_topics_and_context() -> None:
 def test_a_table_of_its_own() -> None:
     spellings = Spellings(replacements={fold("ﾃｽﾄ"): "test"})
     normalizer = Normalizer(spellings)
-    assert normalizer("テスト中") == "test中"
+    assert normalizer("テストです") == "testです"
     assert normalizer.detect_device("iPhone") is None
     assert normalizer.topics("test") == frozenset()
 
@@ -157,7 +198,8 @@ def test_a_table_of_its_own() -> None:
     [
         ("spellings: [a, b]\n", "spellings: expected a mapping"),
         ("spellings:\n  icloud: アイクラウド\n", "spellings.icloud: expected a list"),
-        ("readings:\n  検証: kenshou\n", "readings.検証: expected kana"),
+        ("readings:\n  検証: けんしょう\n", "unknown key 'readings'"),
+        ("english: {a: b}\n", "english: expected a list of words"),
         ("devices:\n  android: [pixel]\n", "devices.android: expected iphone, mac or windows"),
         ("context:\n  weak: [x]\n", "context.weak: expected strong or foreign"),
         ("colours: {}\n", "unknown key 'colours'"),

@@ -21,7 +21,8 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         from bot.storage.postgres import PostgresStore
 
         # A real server (tests/support/postgres.py); skipped where PostgreSQL is not installed.
-        async with await PostgresStore.open(request.getfixturevalue("pg_url")) as p:
+        url = request.getfixturevalue("pg_url")
+        async with await PostgresStore.open(url) as p:
             yield p
     else:
         async with MemoryStore() as m:

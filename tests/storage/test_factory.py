@@ -12,7 +12,7 @@ from bot.config import Settings, redact_url
 from bot.errors import ConfigError
 from bot.storage.factory import DatabaseUnavailable, open_store_url
 from bot.storage.postgres import PostgresStore
-from bot.storage.store import SqliteStore
+from bot.storage.sqlite import SqliteStore
 from tests.support.botproc import TOKEN, BotProcess
 from tests.support.fakebotapi import FakeBotApi
 from tests.support.paths import ROOT

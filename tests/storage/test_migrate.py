@@ -11,13 +11,14 @@ from typing import Any
 
 import asyncpg
 
-from bot.apple_status.status import Subscription
+from bot.apple_status.report import Subscription
 from bot.content.knowledge import Device
 from bot.conversation.state import Outcome, UserState
 from bot.insights.unmatched import NONE_OF_THESE, UnmatchedKind, UnmatchedQuery
+from bot.storage.base import Store
 from bot.storage.migrate import migrate_sqlite_to_postgres
 from bot.storage.postgres import PostgresStore
-from bot.storage.store import MIGRATIONS, SqliteStore, Store
+from bot.storage.sqlite import MIGRATIONS, SqliteStore
 from tests.support.paths import ROOT
 from tests.support.storage import full_state, record
 

@@ -43,6 +43,14 @@ async def test_urls_it_cannot_use_are_a_config_error(url: str, message: str) -> 
         await open_store(url)
 
 
+async def test_a_postgresql_url_opens_postgresql(pg_url: str) -> None:
+    from bot.storage.postgres import PostgresStore
+
+    async with await open_store(pg_url) as store:
+        assert isinstance(store, PostgresStore)
+        assert await store.user_count() == 0
+
+
 async def test_postgresql_url_opens_the_shared_store(pg_url: str) -> None:
     from bot.storage.postgres import PostgresStore
 

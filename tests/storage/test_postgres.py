@@ -18,8 +18,9 @@ import pytest
 from bot.conversation.state import Outcome, OutcomeRecord, UserState
 from bot.errors import BotError
 from bot.insights.unmatched import UnmatchedKind, UnmatchedQuery
+from bot.storage.base import USER_FREE_TABLES, SchemaVersionError
 from bot.storage.postgres import PG_MIGRATIONS, PostgresStore
-from bot.storage.store import MIGRATIONS, USER_FREE_TABLES, SchemaVersionError
+from bot.storage.sqlite import MIGRATIONS
 from tests.support.paths import ROOT
 from tests.support.storage import full_state, record
 

@@ -29,6 +29,7 @@ from bot.channels.telegram.webhook import (
     sweep_forever,
 )
 from bot.config import Settings
+from bot.content.languages import LANGUAGES
 from bot.conversation.engine import Engine
 from bot.conversation.replies import ShowStats
 from bot.errors import StartupError
@@ -141,8 +142,10 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def register_commands(app: App, engine: Engine) -> None:
-    """Register the command menu in English (default) and Japanese."""
-    for lang, code in (("en", None), ("ja", "ja")):
+    """Register the command menu in every language (the default language for everyone else)."""
+    for lang, code in (
+        (row.code, None if row.code == LANGUAGES.default else row.code) for row in LANGUAGES
+    ):
         commands = [BotCommand(name, desc) for name, desc in engine.command_descriptions(lang)]
 
         async def register(c: list[BotCommand] = commands, lc: str | None = code) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from bot.content.languages import LANGUAGES
 from bot.conversation.callbacks import Action, Callback
 from bot.conversation.events import Context, Tap
 from bot.conversation.flows import handover, walk
@@ -42,13 +43,10 @@ def restart(eng: Engine, state: UserState, ctx: Context) -> Result:
 
 def _lang(eng: Engine, state: UserState, arg: str, ctx: Context) -> Result:
     arg = arg.lower()
-    if arg in ("ja", "en"):
+    if arg in LANGUAGES:
         return Result(state.with_(lang=arg), (Reply(eng.t(arg, "lang.set")),))
     rows: Keyboard = (
-        (
-            Button("日本語", Callback(Action.LANG, lang="ja").encode()),
-            Button("English", Callback(Action.LANG, lang="en").encode()),
-        ),
+        tuple(Button(row.name, Callback(Action.LANG, lang=row.code).encode()) for row in LANGUAGES),
     )
     return Result(state, (Reply(eng.t(eng.lang(state, ctx), "lang.ask"), rows),))
 

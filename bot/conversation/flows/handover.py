@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.channels.limits import cut
 from bot.content.knowledge import Device
+from bot.content.languages import LANGUAGES
 from bot.content.locales import Html
 from bot.conversation.callbacks import Action, Callback
 from bot.conversation.events import Attachment, Context, Tap, Text
@@ -43,7 +44,7 @@ def info(eng: Engine, state: UserState, ctx: Context) -> tuple[str, str]:
     lang = opened.get("lang")
     name = opened.get("name")
     return (
-        lang if lang in ("ja", "en") else eng.lang(state, ctx),
+        lang if isinstance(lang, str) and lang in LANGUAGES else eng.lang(state, ctx),
         name if isinstance(name, str) and name else display_name(state, ctx),
     )
 

@@ -17,7 +17,7 @@ from bot.conversation.callbacks import Action, Callback
 from bot.conversation.events import Context, Tap
 from bot.conversation.replies import Reply, Result
 from bot.conversation.state import UserState
-from bot.conversation.steps import fix_reply
+from bot.conversation.steps import fix_reply, is_final
 
 if TYPE_CHECKING:
     from bot.conversation.engine import Engine
@@ -30,8 +30,13 @@ ACTIONS_OF: dict[Intent, Action] = {
 
 
 def in_walk(state: UserState) -> bool:
-    """Tell whether a fix of a walk is on screen, waiting for "did this fix it?"."""
-    return state.walk is not None and not state.walk.done and state.walk.fix is not None
+    """Tell whether a fix of a walk is on screen, waiting for "did this fix it?".
+
+    The final step (contact Apple, ask the administrator) asks nothing: what is typed there is
+    read as a new question.
+    """
+    walk = state.walk
+    return walk is not None and not walk.done and walk.fix is not None and not is_final(walk)
 
 
 def answer(eng: Engine, state: UserState, text: str, ctx: Context) -> Result | None:

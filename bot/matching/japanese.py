@@ -1,0 +1,99 @@
+"""Read Japanese as words: each Japanese run of a text becomes the hiragana of its words' readings.
+
+Kanji and kana spellings of one word then meet (検証 and けんしょう are both けんしょう;
+接続できない and せつぞくできない both せつぞくできない), and so does the spoken つながんない
+with 繋がらない: the matcher's character scorers compare what people say, not how they typed it.
+
+SudachiPy (Apache-2.0) analyses the text with the dictionary of `sudachidict_core`
+(Apache-2.0), which ships inside its PyPI wheel: nothing is downloaded at run time. The
+dictionary is memory-mapped: opening it costs 30-80 ms once per process, and the pages it
+touches count in the resident size as file-backed memory (about 80 MB at opening, 130-170 MB
+after many distinct texts; the process's own, anonymous memory grows by 3-6 MB).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from functools import cache, lru_cache
+
+from sudachipy import Dictionary, Morpheme, SplitMode
+
+from bot.content.text import JAPANESE, to_hiragana
+
+# Scripts written without spaces between words: kana (with ー), CJK ideographs and 々.
+_JAPANESE_RUN = re.compile(f"[{JAPANESE}]+")
+_KANA = re.compile("[\u3041-\u3096\u30a1-\u30faー]+")
+
+# Split mode C keeps compounds whole (機種変更, not 機種 + 変更). Readings are the same in every
+# mode (a compound reads as its parts do), and on the labelled set modes A, B and C recognised
+# exactly the same queries; C gives the fewest, longest units to cache.
+SPLIT_MODE = SplitMode.C
+# Every word reads as written, not as its lemma: a hiragana-only text is often analysed into
+# other words (せってい as せる + て + いる, おきました as 置く), and their lemmas then part
+# from the kanji text's (設定, 起きる), while the readings of what was written still meet. On
+# the spelling pairs of tests/matching/test_normalize.py, lemma readings for verbs, adjectives
+# and auxiliaries parted 9 pairs (surface readings: 1), for about as many labelled queries won
+# as lost; inflections differ in a kana or two, which the character scorers absorb. The one
+# inflections folded are the spoken contraction of ら/る into ん (つながんない, わかんない) and
+# the Kansai negation へん (つながらへん).
+_VERB = "動詞"
+_CONTRACTED = "ン"
+# Kansai negation: つながらへん is つながらない. Only as an auxiliary after a verb (the analyser
+# tags it so), never the noun へん (変).
+_AUXILIARY = "助動詞"
+_DIALECT_NEGATION = frozenset({"ヘン", "ヒン"})
+_NEGATION = "ナイ"
+# Symbols have placeholder readings (キゴウ for a space): they keep their surface.
+_AS_WRITTEN = frozenset({"補助記号", "記号", "空白"})
+# Distinct Japanese runs remembered with their reading: patterns, context words and the usual
+# questions are read once. A run costs ~15 µs to analyse and ~200 bytes to keep.
+CACHE_RUNS = 8192
+
+
+# The packaged dictionary: sudachidict_<DICTIONARY>. "small" read the labelled set and the
+# spelling pairs the same in a trial and touches 45-75 MB less; "core" is what issue 11 chose.
+DICTIONARY = "core"
+
+
+class JapaneseReader:
+    """One Sudachi tokenizer, created once, turning the Japanese runs of texts into readings."""
+
+    def __init__(self) -> None:
+        self._dictionary = Dictionary(dict=DICTIONARY)
+        self._tokenizer = self._dictionary.tokenizer(SPLIT_MODE)
+        # A Sudachi tokenizer is not reentrant; matching may run on a worker thread.
+        self._lock = threading.Lock()
+        self._read_run = lru_cache(maxsize=CACHE_RUNS)(self._read_uncached)
+
+    def reading(self, text: str) -> str:
+        """Return the text with each Japanese run replaced by its words' readings, in hiragana."""
+        return _JAPANESE_RUN.sub(lambda m: self._read_run(m.group()), text)
+
+    def _read_uncached(self, run: str) -> str:
+        with self._lock:
+            morphemes = self._tokenizer.tokenize(run)
+            return to_hiragana("".join(_word_reading(m) for m in morphemes))
+
+
+def _word_reading(morpheme: Morpheme) -> str:
+    """Return how a word reads, as written (つながん as つながら)."""
+    surface = str(morpheme.surface())
+    pos = morpheme.part_of_speech()[0]
+    if pos in _AS_WRITTEN or morpheme.is_oov():
+        return surface
+    reading = str(morpheme.reading_form())
+    if pos == _AUXILIARY and reading in _DIALECT_NEGATION:
+        return _NEGATION
+    if pos == _VERB and reading.endswith(_CONTRACTED):
+        lemma = str(morpheme.normalized_form_morpheme().reading_form())
+        if lemma.endswith("ル"):
+            reading = reading[: -len(_CONTRACTED)] + "ラ"
+    # A reading is kana; anything else (an empty one, a Latin one) is no better than the surface.
+    return reading if _KANA.fullmatch(reading) else surface
+
+
+@cache
+def default_reader() -> JapaneseReader:
+    """Return the process's one reader (the dictionary is opened on first use)."""
+    return JapaneseReader()

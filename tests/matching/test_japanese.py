@@ -1,0 +1,57 @@
+"""Tests of the Japanese reader: Japanese runs become the hiragana readings of their words."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from bot.content.text import to_hiragana
+from bot.matching.japanese import JapaneseReader, default_reader
+
+
+@pytest.fixture(scope="module")
+def reader() -> JapaneseReader:
+    return default_reader()
+
+
+# (text, its reading): kanji read, kana kept, everything else untouched.
+READINGS = [
+    ("検証に失敗しました", "けんしょうにしっぱいしました"),
+    ("けんしょうにしっぱいしました", "けんしょうにしっぱいしました"),
+    ("接続できない", "せつぞくできない"),
+    ("サーバー", "さーばー"),
+    ("つながんない", "つながらない"),
+    ("アイクラウドにつながらへん", "あいくらうどにつながらない"),
+    ("変なエラー", "へんなえらー"),
+    ("iPhone 15で写真が同期されない", "iPhone 15でしゃしんがどうきされない"),
+    ("verification failed", "verification failed"),
+    ("", ""),
+]
+
+
+@pytest.mark.parametrize(("text", "reading"), READINGS)
+def test_reading(reader: JapaneseReader, text: str, reading: str) -> None:
+    assert reader.reading(text) == reading
+
+
+def test_an_unknown_word_keeps_its_spelling(reader: JapaneseReader) -> None:
+    # Not in the dictionary: its surface is all that can be said of it.
+    assert reader.reading("ぴよぴよ") == "ぴよぴよ"
+
+
+def test_to_hiragana_leaves_the_rest() -> None:
+    assert to_hiragana("アイクラウド ー iCloud 検証") == "あいくらうど ー iCloud 検証"
+
+
+def test_one_reader_per_process() -> None:
+    assert default_reader() is default_reader()
+
+
+def test_threads_share_the_reader_safely(reader: JapaneseReader) -> None:
+    # Distinct texts, so that the analyser (not the cache) runs concurrently.
+    texts = [f"写真{i}枚が同期されないので困っています" for i in range(400)]
+    fresh = JapaneseReader()
+    expected = [fresh.reading(t) for t in texts]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(reader.reading, texts)) == expected
