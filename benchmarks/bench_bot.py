@@ -1,6 +1,7 @@
-"""Bot throughput and latency: the real `python -m bot run` beside a bare PTB application.
+"""Bot throughput and latency: the real `python -m bot run` beside bare PTB and aiogram echoes.
 
     python -m benchmarks.bench_bot [--users 500] [--repeats 3] [--smoke] [--out FILE]
+    python -m benchmarks.bench_bot --cluster [--users 500] [--repeats 2]   # serve on PostgreSQL
 
 Both are separate processes long-polling the same kind of local fake Bot API
 (tests/fakebotapi.py, in this process). Per run, two phases:
@@ -20,7 +21,12 @@ application on our transport (bot/channels/telegram/transport.py), so that ours 
 the cost of our code alone; once per run of the benchmark it also runs with PTB's defaults (256
 concurrent updates, 256 connections), for comparison. Runs alternate ours, bare, ours, bare… so
 that a busy machine slows both alike; the ratio is the median of the per-repeat ratios. CPU seconds
-of the bot and of this process (the fake) show which side was the limit.
+of the bot and of this process (the fake) show which side was the limit. aiogram is a bare
+aiogram 3 echo (benchmarks/bare_aiogram.py: the same calls, aiogram's defaults), the fastest
+bare framework we know: ours / aiogram is the goal (0.7 or more in both phases).
+
+--cluster (benchmarks/cluster.py): `python -m bot serve` on a throwaway PostgreSQL, one process
+against two behind the fake's webhook deliveries (round robin), the same two phases.
 """
 
 from __future__ import annotations
@@ -34,11 +40,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from benchmarks.bench_match import load_labelled
 from benchmarks.common import goal, goals_table, header, summary_ms, table, write_result
-from benchmarks.procs import BARE, OURS, Proc, new_api
+from benchmarks.procs import AIOGRAM, BARE, OURS, Proc, new_api
 from bot.channels.telegram.processor import CONCURRENT_UPDATES, CONNECTION_POOL_SIZE
 from tests.support.fakebotapi import FakeBotApi
 
@@ -54,8 +60,9 @@ KINDS: dict[str, tuple[Sequence[str], dict[str, str]]] = {
     "bare": (BARE, SAME_SETTINGS),
     "bare_aiohttp": (BARE, {**SAME_SETTINGS, "BARE_TRANSPORT": "aiohttp"}),
     "bare_defaults": (BARE, {}),
+    "aiogram": (AIOGRAM, {}),
 }
-COMPARED = ("ours", "bare", "bare_aiohttp")
+COMPARED = ("ours", "bare", "bare_aiohttp", "aiogram")
 
 
 @dataclass
@@ -120,7 +127,7 @@ async def _burst(api: FakeBotApi, phase: Phase, timeout: float) -> dict[str, Any
 
 
 async def paste_burst(
-    api: FakeBotApi, proc: Proc, ids: Sequence[int], texts: Sequence[str], timeout: float
+    api: FakeBotApi, proc: Measured, ids: Sequence[int], texts: Sequence[str], timeout: float
 ) -> dict[str, Any]:
     """Push one text from every user at once; wait for every reply; return the phase's numbers."""
     paste = Phase("paste")
@@ -138,6 +145,45 @@ async def paste_burst(
     return result
 
 
+class Measured(Protocol):
+    """What a phase reads of the bot: one process, or several together (benchmarks/cluster.py)."""
+
+    def cpu_seconds(self) -> float: ...
+
+    def memory_mb(self) -> dict[str, float]: ...
+
+
+async def both_phases(
+    api: FakeBotApi, proc: Measured, users: int, texts: Sequence[str], timeout: float
+) -> dict[str, Any]:
+    """Paste from every user at once, then tap from every user at once; return the numbers."""
+    result: dict[str, Any] = {}
+    ids = list(range(FIRST_USER, FIRST_USER + users))
+    result["paste"] = await paste_burst(api, proc, ids, texts, timeout)
+
+    tap = Phase("tap")
+    api.observers.append(tap.observe)
+    targets = {user: _first_callback(api, user) for user in ids}
+    result["tap_without_button"] = sum(t is None for t in targets.values())
+    cpu_bot, cpu_fake = proc.cpu_seconds(), time.process_time()
+    for user, target in targets.items():
+        if target is None:
+            continue
+        tap.pushed[user] = time.perf_counter()
+        update = api.push_tap(user, *target)
+        tap.queries[update["callback_query"]["id"]] = user
+    result["tap"] = await _burst(api, tap, timeout)
+    result["tap"]["bot_cpu_s"] = round(proc.cpu_seconds() - cpu_bot, 2)
+    result["tap"]["fake_cpu_s"] = round(time.process_time() - cpu_fake, 2)
+    api.observers.remove(tap.observe)
+    await api.wait_idle(quiet=0.2, timeout=timeout)
+
+    result["memory"] = proc.memory_mb()
+    result["errors"] = [f"{e.method}: {e.status} {e.description}" for e in api.errors[:5]]
+    result["unanswered_callback_queries"] = len(api.unanswered_callback_queries)
+    return result
+
+
 async def run_once(kind: str, users: int, texts: Sequence[str], timeout: float) -> dict[str, Any]:
     """Start one bot process, drive both phases, stop it; return the measurements."""
     with tempfile.TemporaryDirectory(prefix=f"bench_bot_{kind}_") as tmp:
@@ -148,32 +194,7 @@ async def run_once(kind: str, users: int, texts: Sequence[str], timeout: float) 
                 startup = await proc.start()
                 await api.wait_idle(quiet=0.2)
                 result: dict[str, Any] = {"kind": kind, "startup_s": round(startup, 3)}
-                ids = list(range(FIRST_USER, FIRST_USER + users))
-
-                result["paste"] = await paste_burst(api, proc, ids, texts, timeout)
-
-                tap = Phase("tap")
-                api.observers.append(tap.observe)
-                targets = {user: _first_callback(api, user) for user in ids}
-                result["tap_without_button"] = sum(t is None for t in targets.values())
-                cpu_bot, cpu_fake = proc.cpu_seconds(), time.process_time()
-                for user, target in targets.items():
-                    if target is None:
-                        continue
-                    tap.pushed[user] = time.perf_counter()
-                    update = api.push_tap(user, *target)
-                    tap.queries[update["callback_query"]["id"]] = user
-                result["tap"] = await _burst(api, tap, timeout)
-                result["tap"]["bot_cpu_s"] = round(proc.cpu_seconds() - cpu_bot, 2)
-                result["tap"]["fake_cpu_s"] = round(time.process_time() - cpu_fake, 2)
-                api.observers.remove(tap.observe)
-                await api.wait_idle(quiet=0.2, timeout=timeout)
-
-                result["memory"] = proc.memory_mb()
-                result["errors"] = [
-                    f"{e.method}: {e.status} {e.description}" for e in api.errors[:5]
-                ]
-                result["unanswered_callback_queries"] = len(api.unanswered_callback_queries)
+                result |= await both_phases(api, proc, users, texts, timeout)
             finally:
                 code = await proc.stop()
             result["exit_code"] = code
@@ -201,7 +222,11 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
             for phase in ("paste", "tap")
         }
     ours = [r for r in runs if r["kind"] == "ours"]
-    for key, kind in (("ratio", "bare"), ("ratio_same_transport", "bare_aiohttp")):
+    for key, kind in (
+        ("ratio", "bare"),
+        ("ratio_same_transport", "bare_aiohttp"),
+        ("ratio_aiogram", "aiogram"),
+    ):
         bare = [r for r in runs if r["kind"] == kind]
         out[key] = {
             phase: round(
@@ -243,6 +268,14 @@ def goals_of(result: dict[str, Any]) -> list[dict[str, Any]]:
         goals.append(goal(f"{phase}: ours / bare PTB", summary["ratio"][phase], 0.7, at_least=True))
         goals.append(
             goal(
+                f"{phase}: ours / bare aiogram",
+                summary["ratio_aiogram"][phase],
+                0.7,
+                at_least=True,
+            )
+        )
+        goals.append(
+            goal(
                 f"{phase}: ours, updates/s",
                 summary["ours"][phase]["updates_per_s"],
                 300.0,
@@ -271,6 +304,7 @@ def report(result: dict[str, Any]) -> str:
                     s["fake_cpu_s"],
                     s["seconds"],
                     f"{summary['ratio'][phase]:.2f}" if kind == "ours" else "",
+                    f"{summary['ratio_aiogram'][phase]:.2f}" if kind == "ours" else "",
                 ]
             )
     return "\n".join(
@@ -297,6 +331,7 @@ def report(result: dict[str, Any]) -> str:
                     "fake CPU s",
                     "wall s",
                     "ours/bare",
+                    "ours/aiogram",
                 ],
                 rows,
             ),
@@ -312,7 +347,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per phase at most")
     parser.add_argument("--smoke", action="store_true", help="20 users, one repeat")
     parser.add_argument("--out", type=Path, default=None, help="JSON file to write")
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="instead: one `serve` on PostgreSQL against two (benchmarks/cluster.py)",
+    )
     args = parser.parse_args(argv)
+    if args.cluster:
+        from benchmarks.cluster import main as cluster_main
+
+        users, repeats = (20, 1) if args.smoke else (args.users, args.repeats)
+        return cluster_main(users, repeats, args.timeout, args.out, smoke=args.smoke)
     users, repeats = (20, 1) if args.smoke else (args.users, args.repeats)
     result = asyncio.run(run(users, repeats, args.timeout))
     result["smoke"] = args.smoke

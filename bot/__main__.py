@@ -1,4 +1,4 @@
-"""Command line: `python -m bot check | match | run | chat | stats | unmatched | migrate-db`."""
+"""Command line: `python -m bot` check, match, run, serve, chat, stats, unmatched, migrate-db."""
 
 from __future__ import annotations
 
@@ -41,9 +41,11 @@ def _parser() -> argparse.ArgumentParser:
         "--db",
         type=Path,
         default=None,
-        help="learn the fix order from this database if it exists (default: $BOT_DB_PATH)",
+        help="learn the fix order from this database if it exists"
+        " (default: $BOT_DATABASE_URL, else $BOT_DB_PATH)",
     )
     sub.add_parser("run", help="run the Telegram bot (long polling)")
+    sub.add_parser("serve", help="run the Telegram bot as a webhook server (BOT_HOST:BOT_PORT)")
     chat = sub.add_parser("chat", help="talk to the bot in this terminal, no token needed")
     chat.add_argument(
         "--lang", choices=LANGUAGES.codes, default=None, help="language (default: from $LANG)"
@@ -123,7 +125,7 @@ def cmd_match(args: argparse.Namespace, settings: Settings) -> int:
     knowledge = content.knowledge
     matcher = Matcher(knowledge, content.normalizer)
     device = Device(args.device)
-    learned = _learned(args.db or settings.db_path, knowledge, settings)
+    learned = _learned(args.db, knowledge, settings)
     queries = [args.text] if args.text is not None else [line.rstrip("\r\n") for line in sys.stdin]
     for result in matcher.match_many(queries):
         fixes = list(path_for(knowledge, learned, result.entry, device)) if result.entry else []
@@ -161,19 +163,23 @@ def _kind(knowledge: Knowledge, found: str | None) -> str | None:
 # ------------------------------------------------------------- outcomes, learning, unmatched
 
 
-def _learned(path: Path, knowledge: Knowledge, settings: Settings) -> LearnedOrder:
+def _learned(db: Path | None, knowledge: Knowledge, settings: Settings) -> LearnedOrder:
     """Return the fix order learned from the database, if there is one and learning is on."""
     from bot.app import read_outcomes
     from bot.insights.learning import WINDOW_DAYS, learned_orders
     from bot.insights.stats import DAY
 
-    if not settings.learning or not path.exists():
+    source: Path | str = settings.database_url or settings.db_path if db is None else db
+    if not settings.learning or (isinstance(source, Path) and not source.exists()):
         return {}
-    records = asyncio.run(read_outcomes(path, time.time() - WINDOW_DAYS * DAY))
+    records = asyncio.run(read_outcomes(source, time.time() - WINDOW_DAYS * DAY))
     return learned_orders(records, knowledge)
 
 
-def _open_existing(db: Path | None, settings: Settings) -> Path | None:
+def _open_existing(db: Path | None, settings: Settings) -> Path | str | None:
+    """Return --db, else BOT_DATABASE_URL, else BOT_DB_PATH; None (said why) if it is missing."""
+    if db is None and settings.database_url is not None:
+        return str(settings.database_url)
     path = db if db is not None else settings.db_path
     if not path.exists():
         print(f"error: no database at {path} (set BOT_DB_PATH or pass --db)", file=sys.stderr)
@@ -243,17 +249,30 @@ def cmd_migrate_db(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the Telegram bot until SIGINT or SIGTERM; exit 0 on a clean stop."""
+    return _run(args, webhook=False)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the Telegram bot as a webhook server until SIGINT or SIGTERM; exit 0 when stopped."""
+    return _run(args, webhook=True)
+
+
+def _run(args: argparse.Namespace, *, webhook: bool) -> int:
     from bot.app import run_bot
     from bot.logs import redact, setup_logging
 
     try:
         settings = Settings.from_env()  # the token is needed now
+        if webhook:
+            settings.webhook.require_secret()
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level, (settings.token,))
+    setup_logging(
+        settings.log_level, tuple(s for s in (settings.token, settings.webhook.secret) if s)
+    )
     try:
-        return asyncio.run(run_bot(settings, *_dirs(args, settings)))
+        return asyncio.run(run_bot(settings, *_dirs(args, settings), webhook=webhook))
     except KnowledgeError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -301,6 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "check": cmd_check,
         "match": cmd_match,
         "run": cmd_run,
+        "serve": cmd_serve,
         "chat": cmd_chat,
         "stats": cmd_stats,
         "unmatched": cmd_unmatched,

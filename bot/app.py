@@ -31,6 +31,8 @@ from bot.matching.matcher import Matcher
 from bot.matching.normalize import Normalizer
 from bot.service import Learning, Services
 from bot.storage.base import Store
+from bot.storage.factory import open_store_url
+from bot.storage.locks import UserLocks
 from bot.storage.memory import MemoryStore
 from bot.storage.sqlite import SqliteStore
 
@@ -135,16 +137,24 @@ async def open_ocr() -> OcrPool | None:
     return None
 
 
-async def run_bot(settings: Settings, knowledge_dir: Path, locales_dir: Path) -> int:
-    """Run the Telegram bot until SIGINT or SIGTERM (raises KnowledgeError before starting)."""
-    from bot.channels.telegram.application import build_application, serve
-    from bot.storage.factory import open_store_url
+async def run_bot(
+    settings: Settings, knowledge_dir: Path, locales_dir: Path, *, webhook: bool = False
+) -> int:
+    """Run the Telegram bot until SIGINT or SIGTERM (raises KnowledgeError before starting).
+
+    Long polling, or with `webhook` an HTTP server that Telegram delivers updates to.
+    """
+    from bot.channels.telegram.application import build_application, serve, serve_webhook
 
     live = live_engine(knowledge_dir, locales_dir)
     store = await open_store_url(settings.database_url, settings.db_path)
     readers = await open_ocr()
     learning = Learning(live, store) if settings.learning else None
-    services = Services(live, store, status=status_feed(settings), learning=learning, ocr=readers)
+    # Several instances on one database: each user's lock is also the database's.
+    locks = UserLocks(store.user_lock if store.shared else None)
+    services = Services(
+        live, store, locks, status=status_feed(settings), learning=learning, ocr=readers
+    )
     bot = build_application(settings, services)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -153,7 +163,10 @@ async def run_bot(settings: Settings, knowledge_dir: Path, locales_dir: Path) ->
     # SIGHUP: reload knowledge/ and locales/ if they validate (the outcome goes to the log).
     loop.add_signal_handler(signal.SIGHUP, live.reload_in_background, "SIGHUP")
     try:
-        await serve(bot, live, stop)
+        if webhook:
+            await serve_webhook(bot, live, settings, stop)
+        else:
+            await serve(bot, live, stop)
     finally:
         if readers is not None:
             readers.close()
@@ -173,7 +186,13 @@ async def run_chat(
     from bot.channels.terminal import terminal_chat
 
     live = live_engine(knowledge_dir, locales_dir)
-    store: Store = await SqliteStore.open(db) if db else MemoryStore()
+    store: Store
+    if db is not None:
+        store = await SqliteStore.open(db)
+    elif settings.database_url is not None:  # the conversation goes where the bot keeps its own
+        store = await open_store_url(settings.database_url, settings.db_path)
+    else:
+        store = MemoryStore()
     try:
         chat = terminal_chat(Services(live, store), out, settings.lang)
         try:
@@ -185,13 +204,20 @@ async def run_chat(
     return 0
 
 
-async def read_outcomes(db: Path, since: float) -> list[OutcomeRecord]:
+async def _open_existing(db: Path | str) -> Store:
+    """Open an existing database: a SQLite file (read-only is enough) or a PostgreSQL URL."""
+    if isinstance(db, str):
+        return await open_store_url(db, Path())
+    return await SqliteStore.open(db, require_write=False)
+
+
+async def read_outcomes(db: Path | str, since: float) -> list[OutcomeRecord]:
     """Return the history lines of an existing database since a time."""
-    async with await SqliteStore.open(db, require_write=False) as store:
+    async with await _open_existing(db) as store:
         return await store.outcomes_since(since)
 
 
-async def read_unmatched(db: Path, since: float) -> list[UnmatchedQuery]:
+async def read_unmatched(db: Path | str, since: float) -> list[UnmatchedQuery]:
     """Return the unmatched questions of an existing database since a time."""
-    async with await SqliteStore.open(db, require_write=False) as store:
+    async with await _open_existing(db) as store:
         return await store.unmatched_since(since)

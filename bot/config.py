@@ -26,6 +26,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")  # BOT_DATABASE_URL: PostgreSQL only
+DEFAULT_HOST = "127.0.0.1"  # BOT_HOST: `serve` listens here (behind a proxy or balancer)
+DEFAULT_PORT = 8080  # BOT_PORT
+# Telegram's rule for setWebhook's secret_token: 1-256 of A-Z, a-z, 0-9, _ and -.
+_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 def redact_url(url: str) -> str:
@@ -72,6 +76,7 @@ class Settings:
     support_operator_ids: frozenset[int] | None = None
     lang: str = LANGUAGES.default  # LANG: the language of `bot chat` and `bot stats`
     database_url: SecretUrl | None = None  # BOT_DATABASE_URL: PostgreSQL instead of BOT_DB_PATH
+    webhook: WebhookSettings = field(default_factory=lambda: WebhookSettings())
 
     @classmethod
     def from_env(
@@ -121,7 +126,44 @@ class Settings:
             support_operator_ids=operators or None,
             lang=LANGUAGES.pick(None, env.get("LANG")),
             database_url=_database_url(env),
+            webhook=_webhook_settings(env),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """`python -m bot serve`: where it listens, the secret Telegram sends, the URL it sets."""
+
+    secret: str = field(repr=False, default="")  # TELEGRAM_WEBHOOK_SECRET (required by serve)
+    url: str | None = None  # TELEGRAM_WEBHOOK_URL: registered with setWebhook at start-up
+    host: str = DEFAULT_HOST  # BOT_HOST
+    port: int = DEFAULT_PORT  # BOT_PORT
+
+    def require_secret(self) -> None:
+        """Raise ConfigError unless a secret is set (serve refuses to start without one)."""
+        if not self.secret:
+            raise ConfigError(
+                "TELEGRAM_WEBHOOK_SECRET is not set: serve accepts only updates that carry it"
+                " (1-256 characters: A-Z, a-z, 0-9, _ and -)"
+            )
+
+
+def _webhook_settings(env: Mapping[str, str]) -> WebhookSettings:
+    """Read TELEGRAM_WEBHOOK_SECRET, TELEGRAM_WEBHOOK_URL, BOT_HOST and BOT_PORT."""
+    secret = env.get("TELEGRAM_WEBHOOK_SECRET", "").strip()
+    if secret and not _SECRET_RE.match(secret):
+        # Never echo it: it is a credential.
+        raise ConfigError(
+            "TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
+        )
+    url = env.get("TELEGRAM_WEBHOOK_URL", "").strip() or None
+    if url is not None and not url.startswith(("https://", "http://")):
+        raise ConfigError(f"TELEGRAM_WEBHOOK_URL must start with https:// (got {url!r})")
+    host = env.get("BOT_HOST", "").strip() or DEFAULT_HOST
+    raw_port = env.get("BOT_PORT", "").strip() or str(DEFAULT_PORT)
+    if not raw_port.isdigit() or not 0 <= int(raw_port) <= 65535:
+        raise ConfigError(f"BOT_PORT must be a port number, 0-65535 (got {raw_port!r})")
+    return WebhookSettings(secret, url, host, int(raw_port))
 
 
 def _user_ids(env: Mapping[str, str], name: str) -> frozenset[int]:

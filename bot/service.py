@@ -27,6 +27,7 @@ from bot.channels.base import (
     Turn,
 )
 from bot.channels.outbox import Outbox
+from bot.channels.shared_outbox import SharedOutbox
 from bot.conversation.engine import Engine
 from bot.conversation.events import Context, Event, Tap, texts_to_match
 from bot.conversation.replies import (
@@ -96,7 +97,9 @@ class ConversationService:
     outbox: Outbox = field(init=False)
 
     def __post_init__(self) -> None:
-        self.outbox = Outbox(self.store, self.channel, self.locks)
+        # Several instances on one database deliver a chat's messages under its lock.
+        sender = SharedOutbox if self.store.shared else Outbox
+        self.outbox = sender(self.store, self.channel, self.locks)
         self.handlers.register(Subscribe, self._subscribe)
         self.handlers.register(RecordUnmatched, self._record_unmatched)
         self.handlers.register(Forget, self._forget)
@@ -315,7 +318,8 @@ class Learning:
 
     async def refresh(self) -> None:
         """Recompute the learned fix order from recent history and give it to the engine."""
-        async with self._lock:
+        # One instance at a time reads the history (the others wait, then read what is new).
+        async with self._lock, self.store.job_lock("learning"):
             engine = self.live.engine
             if self._learned_for is engine and self._new_outcomes == 0:
                 return  # another turn refreshed it while this one waited

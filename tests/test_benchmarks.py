@@ -76,6 +76,7 @@ def test_bench_bot(tmp_path: Path) -> None:
         "bare",
         "bare_aiohttp",
         "bare_defaults",
+        "aiogram",
     }
     for run in result["runs"]:
         assert run["exit_code"] == 0
@@ -83,6 +84,26 @@ def test_bench_bot(tmp_path: Path) -> None:
             assert run[phase]["replied"] == run[phase]["updates"] == result["users"]
             assert {"p50_ms", "p99_ms"} <= set(run[phase]["latency"])
         assert run["tap"]["answer_latency"]["n"] == result["users"]
+    assert set(result["summary"]["ratio"]) == {"paste", "tap"}
+    assert set(result["summary"]["ratio_aiogram"]) == {"paste", "tap"}
+
+
+@pytest.mark.slow
+def test_bench_bot_cluster(tmp_path: Path, pg_server: object) -> None:
+    out = tmp_path / "cluster.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_bot", "--cluster", "--smoke", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert [run["instances"] for run in result["runs"]] == [1, 2]
+    for run in result["runs"]:
+        for phase in ("paste", "tap"):
+            assert run[phase]["replied"] == run[phase]["updates"] == result["users"]
     assert set(result["summary"]["ratio"]) == {"paste", "tap"}
 
 

@@ -145,6 +145,46 @@ def test_settings_is_the_only_reader_of_the_environment() -> None:
     assert offenders == []
 
 
+def test_webhook_settings_defaults_and_values() -> None:
+    default = Settings.from_env({}, need_token=False).webhook
+    assert (default.secret, default.url, default.host, default.port) == (
+        "",
+        None,
+        "127.0.0.1",
+        8080,
+    )
+    with pytest.raises(ConfigError, match="TELEGRAM_WEBHOOK_SECRET is not set"):
+        default.require_secret()
+    hook = Settings.from_env(
+        {
+            "TELEGRAM_WEBHOOK_SECRET": "s3cret_-X",
+            "TELEGRAM_WEBHOOK_URL": "https://bot.example/telegram",
+            "BOT_HOST": "0.0.0.0",
+            "BOT_PORT": "8443",
+        },
+        need_token=False,
+    ).webhook
+    hook.require_secret()
+    assert (hook.url, hook.host, hook.port) == ("https://bot.example/telegram", "0.0.0.0", 8443)
+    assert "s3cret" not in repr(hook)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TELEGRAM_WEBHOOK_SECRET": "has space"}, "TELEGRAM_WEBHOOK_SECRET must be"),
+        ({"TELEGRAM_WEBHOOK_SECRET": "x" * 257}, "TELEGRAM_WEBHOOK_SECRET must be"),
+        ({"TELEGRAM_WEBHOOK_URL": "bot.example/telegram"}, "TELEGRAM_WEBHOOK_URL must start"),
+        ({"BOT_PORT": "80a"}, "BOT_PORT must be a port number"),
+        ({"BOT_PORT": "70000"}, "BOT_PORT must be a port number"),
+    ],
+)
+def test_webhook_settings_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        Settings.from_env(env, need_token=False)
+    assert "has space" not in str(caught.value)  # a secret is never echoed
+
+
 def test_support_operators() -> None:
     assert Settings.from_env({}, need_token=False).support_operator_ids is None
     settings = Settings.from_env({"SUPPORT_OPERATOR_IDS": " 7, 42 ,"}, need_token=False)

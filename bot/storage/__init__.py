@@ -15,8 +15,8 @@ _POSTGRES = ("postgresql://", "postgres://")
 async def open_store(url: str | Path) -> Store:
     """Open the store a URL names: `sqlite:PATH` or a plain path, `memory:`, `postgresql://…`.
 
-    Any other `scheme://` is refused.
-    Raises ConfigError for a URL it cannot use, StorageError for a database it cannot use.
+    `postgresql://…` opens PostgresStore; any other `scheme://` is refused. Raises ConfigError
+    for a URL it cannot use, a BotError (one line) for a database it cannot use.
     """
     text = str(url).strip()
     if text == _MEMORY:

@@ -12,9 +12,10 @@ import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from bot.apple_status.report import Subscription
 from bot.content.knowledge import Device
@@ -38,6 +39,18 @@ class StorageError(BotError):
 
 class SchemaVersionError(StorageError):
     """The database was written by a newer version of the bot than this one."""
+
+
+class Lead(Protocol):
+    """Whether this instance runs a periodic job now (PostgresStore.leader)."""
+
+    async def held(self) -> bool:
+        """Return whether this instance leads now, taking the lead if nobody has it."""
+        ...
+
+    async def close(self) -> None:
+        """Give up the lead."""
+        ...
 
 
 class Store(abc.ABC):
@@ -138,8 +151,8 @@ class Store(abc.ABC):
         """Keep the updates not seen before, all or nothing; return their ids in the given order."""
 
     @abc.abstractmethod
-    async def inbox_pending(self) -> list[InboxUpdate]:
-        """Return the kept updates not handled yet, lowest update_id first."""
+    async def inbox_pending(self, user_key: int | None = None) -> list[InboxUpdate]:
+        """Return the kept updates not handled yet (of one user_key, if given), oldest first."""
 
     @abc.abstractmethod
     async def inbox_done(self, update_id: int) -> None:
@@ -152,14 +165,36 @@ class Store(abc.ABC):
         """Put messages decided outside a turn in the outbox; return their rows."""
 
     @abc.abstractmethod
-    async def outbox_pending(self) -> list[OutboxRow]:
-        """Return every message not delivered yet, in the order they were decided."""
+    async def outbox_pending(self, chat_id: int | None = None) -> list[OutboxRow]:
+        """Return the messages not delivered yet (to one chat, if given), in decided order."""
 
     @abc.abstractmethod
     async def outbox_done(
         self, row_ids: Sequence[int], anchor: tuple[Anchor, int] | None = None
     ) -> None:
         """Delete delivered or refused messages; record a walk's new message id with them."""
+
+    # Several instances on one database (PostgresStore): one user's updates at a time.
+
+    shared: bool = False  # True: other processes use the same inbox and outbox
+
+    @asynccontextmanager
+    async def job_lock(self, name: str) -> AsyncIterator[None]:
+        """Hold a job's lock across processes (one process alone needs none)."""
+        yield
+
+    def leader(self, name: str) -> Lead | None:
+        """Return the lead of a periodic job among instances; None: this process is alone."""
+        return None
+
+    async def ping(self) -> None:
+        """Raise unless the database answers (GET /healthz)."""
+        await self.user_count()
+
+    @asynccontextmanager
+    async def user_lock(self, user_id: int) -> AsyncIterator[None]:
+        """Hold the user's lock across processes (one process alone needs none: UserLocks)."""
+        yield
 
     @abc.abstractmethod
     async def user_count(self) -> int:
@@ -181,9 +216,32 @@ class Store(abc.ABC):
         await self.close()
 
 
+# PostgreSQL's SQLSTATE classes of a database that failed rather than a statement that is wrong:
+# connection exception, transaction rollback (deadlock, serialization), insufficient resources
+# (disk full), operator intervention (shutdown, starting up), system error (I/O).
+_PG_FAILURE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+
+
 def is_storage_failure(exc: BaseException) -> bool:
     """Return True if the database failed (full, read-only, I/O error, locked): worth a retry."""
-    return isinstance(exc, StorageError | sqlite3.OperationalError)
+    if isinstance(exc, StorageError | sqlite3.OperationalError):
+        return True
+    # asyncpg is imported only with PostgreSQL: recognised by its exceptions' names and codes.
+    if not type(exc).__module__.startswith("asyncpg"):
+        return isinstance(exc, ConnectionError | TimeoutError) and _pg_in_use()
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate[:2] in _PG_FAILURE_CLASSES
+    # The client's view of a broken connection (closed, or in a state it cannot leave).
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"InterfaceError", "InternalClientError"})
+
+
+def _pg_in_use() -> bool:
+    """Return True once asyncpg is loaded (a lost connection to PostgreSQL is an OSError)."""
+    import sys
+
+    return "asyncpg" in sys.modules
 
 
 def anchored(state: UserState, anchor: Anchor, message_id: int) -> UserState | None:

@@ -1,10 +1,14 @@
-"""Per-user order: one lock per user (or group chat) id, shared by every channel and job."""
+"""Per-user order: one lock per user (or group chat) id, shared by every channel and job.
+
+With several instances on one database, each lock also takes the database's lock of the same
+id (PostgresStore.user_lock), after the in-process one: one waiter per id and instance.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 
 
@@ -23,10 +27,13 @@ class UserLocks:
     Locks nobody holds or waits for are dropped, so memory does not grow with users.
     """
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_entries", "_shared")
 
-    def __init__(self) -> None:
+    def __init__(
+        self, shared: Callable[[int], AbstractAsyncContextManager[None]] | None = None
+    ) -> None:
         self._entries: dict[int, _Entry] = {}
+        self._shared = shared  # the database's lock of an id, across instances; None: one
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -46,7 +53,11 @@ class UserLocks:
             async with entry.lock:
                 entry.owner = task
                 try:
-                    yield
+                    if self._shared is None:
+                        yield
+                    else:
+                        async with self._shared(key):
+                            yield
                 finally:
                     entry.owner = None
         finally:

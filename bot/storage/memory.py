@@ -154,9 +154,10 @@ class MemoryStore(Store):
             fresh.append(uid)
         return fresh
 
-    async def inbox_pending(self) -> list[InboxUpdate]:
-        """Return the kept updates not handled yet, lowest update_id first."""
-        return [self._inbox[uid] for uid in sorted(self._inbox)]
+    async def inbox_pending(self, user_key: int | None = None) -> list[InboxUpdate]:
+        """Return the kept updates not handled yet (of one user_key, if given), oldest first."""
+        pending = [self._inbox[uid] for uid in sorted(self._inbox)]
+        return [u for u in pending if user_key is None or u.user_key == user_key]
 
     async def inbox_done(self, update_id: int) -> None:
         """Mark an update handled without a turn to save; only its id and time are kept."""
@@ -167,12 +168,14 @@ class MemoryStore(Store):
         """Put messages decided outside a turn in the outbox; return their rows."""
         return self._enqueue(messages, [m.to_json() for m in messages])
 
-    async def outbox_pending(self) -> list[OutboxRow]:
-        """Return every message not delivered yet, in the order they were decided."""
+    async def outbox_pending(self, chat_id: int | None = None) -> list[OutboxRow]:
+        """Return the messages not delivered yet (to one chat, if given), in decided order."""
         rows = []
         for row_id in sorted(self._outbox):
             blob, created = self._outbox[row_id]
-            rows.append(OutboxRow(row_id, Outgoing.from_json(blob), created))
+            row = OutboxRow(row_id, Outgoing.from_json(blob), created)
+            if chat_id is None or row.message.chat_id == chat_id:
+                rows.append(row)
         return rows
 
     async def outbox_done(

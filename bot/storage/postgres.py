@@ -6,13 +6,10 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
 from bot.apple_status.report import Subscription
 from bot.config import redact_url
@@ -24,24 +21,24 @@ from bot.storage.base import (
     SchemaVersionError,
     Store,
     check_owner,
+    device_column,
     queries_of,
     records_of,
     subscription_row,
     subscriptions_of,
 )
+from bot.storage.postgres_locks import SessionLocks, _Bound, _LockedConnections
 from bot.storage.postgres_queues import (
-    PG_QUEUES_MIGRATION,
-    SAVE_TURN,
+    PG_QUEUE_MIGRATIONS,
+    SAVE,
+    Conn,
     PostgresQueues,
-    outbox_rows,
-    turn_arguments,
+    clean,
 )
 from bot.storage.queues import PROCESSED_KEEP_SECONDS, OutboxRow, Outgoing
 from bot.storage.sqlite import HISTORY_PAGE_USERS, Migration
 
 logger = logging.getLogger(__name__)
-
-Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
 # The same steps as SQLite's MIGRATIONS (bot/storage/store.py), in PostgreSQL's types: step N
 # here is step N there, so that a database moved with `migrate-db` is at the same version, and
@@ -110,8 +107,7 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX support_messages_user_id ON support_messages (user_id)",
         "CREATE INDEX support_messages_at ON support_messages (at)",
     ),
-    # 6: the inbox and the outbox (bot/storage/postgres_queues.py).
-    PG_QUEUES_MIGRATION,
+    *PG_QUEUE_MIGRATIONS,  # 6 and 7: the inbox and the outbox (postgres_queues.py)
 )
 
 POOL_MIN_SIZE = 1
@@ -119,22 +115,6 @@ POOL_MAX_SIZE = 10  # per instance; a server's default max_connections is 100
 CLOSE_TIMEOUT_SECONDS = 10
 MIGRATION_LOCK = lock_key("migrate", "schema")
 
-# The state upsert and the history lines in one statement: one round trip, atomic on its own.
-# The history rows come as parallel arrays; WITH ORDINALITY keeps their order in the ids, which
-# order lines saved at the same time.
-_SAVE = """
-WITH saved AS (
-    INSERT INTO users (user_id, lang, device, state, updated_at) VALUES ($1, $2, $3, $4, $5)
-    ON CONFLICT (user_id) DO UPDATE SET lang = excluded.lang, device = excluded.device,
-        state = excluded.state, updated_at = excluded.updated_at
-    RETURNING user_id
-)
-INSERT INTO history (user_id, entry, device, fix, outcome, at)
-SELECT saved.user_id, line.entry, line.device, line.fix, line.outcome, line.at
-FROM saved, unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::float8[])
-    WITH ORDINALITY AS line (entry, device, fix, outcome, at, n)
-ORDER BY line.n
-"""
 # Tables of the current schema with a user_id column: forget() deletes from each of them.
 _USER_TABLES = """
 SELECT c.relname FROM pg_class c
@@ -154,11 +134,6 @@ def quote_ident(name: str) -> str:
 def _deleted(status: str) -> int:
     """Return the row count of a command status such as 'DELETE 3'."""
     return int(status.rsplit(" ", 1)[-1])
-
-
-def _clean(text: str) -> str:
-    # PostgreSQL's text cannot hold NUL, which a Telegram message can: keep the rest of it.
-    return text.replace("\x00", "\ufffd")
 
 
 async def migrate_schema(conn: Conn, migrations: Sequence[Migration], where: str) -> None:
@@ -188,42 +163,15 @@ async def migrate_schema(conn: Conn, migrations: Sequence[Migration], where: str
             logger.info("%s: migrated to schema version %d", where, number)
 
 
-class _LockedConnections:
-    """Pooled connections that may still hold a user's lock: only those are reset on release.
-
-    asyncpg's default reset runs four statements (unlock all, close cursors, unlisten, reset
-    settings) at every release: a round trip per store call, half of PostgreSQL's throughput
-    (benchmarks/bench_store.py). Our calls leave no session state behind (asyncpg still rolls
-    back an open transaction itself) except an advisory lock whose unlock did not run, so
-    only a connection that took one and did not let go of it is reset.
-    """
-
-    def __init__(self) -> None:
-        self.pids: set[int] = set()  # server pids: a connection object is not hashable by proxy
-
-    async def reset(self, conn: asyncpg.Connection[asyncpg.Record]) -> None:
-        pid = conn.get_server_pid()
-        if pid in self.pids:
-            await conn.execute("SELECT pg_advisory_unlock_all()")
-            self.pids.discard(pid)
-
-
-@dataclass(slots=True)
-class _Bound:
-    """The connection that holds a user's lock, used by every store call inside the lock."""
-
-    conn: Conn
-    lock: asyncio.Lock  # tasks started inside the lock share the connection one at a time
-    active: bool = True  # False once the lock is let go: a task that outlived it uses the pool
-
-
-class PostgresStore(PostgresQueues, Store):
+class PostgresStore(SessionLocks, PostgresQueues, Store):
     """A Store in a PostgreSQL database, through a pool of asyncpg connections.
 
     Every call is one committed transaction, as with SqliteStore. Several instances may share
     the database: `user_lock(user_id)` serialises one user's updates across all of them, and
     `leader(name)` elects the one instance that runs a periodic job.
     """
+
+    shared = True  # other instances may use the same database
 
     def __init__(self, pool: asyncpg.Pool, url: str, locked: _LockedConnections) -> None:
         self._pool = pool
@@ -256,58 +204,10 @@ class PostgresStore(PostgresQueues, Store):
             raise
         return store
 
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Conn]:
-        bound = self._bound.get()
-        if bound is not None:
-            async with bound.lock:
-                if bound.active:
-                    yield bound.conn
-                    return
+    async def ping(self) -> None:
+        """Raise unless the server answers."""
         async with self._pool.acquire() as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def user_lock(self, user_id: int) -> AsyncIterator[None]:
-        """Hold the user's lock across every instance on this database until the block ends.
-
-        Wrap one update of one user (load, engine, save, replies) in it so that two instances
-        never interleave the same user's updates. The lock is a session advisory lock on a
-        pooled connection that every call of this store inside the block then uses, so the
-        block needs one connection, not two (a pool of N blocks could otherwise starve). Each
-        call still commits on its own. A process that dies drops its connection and its locks;
-        a nested lock for another user takes it on the same connection. Waits without limit
-        (the server's lock_timeout, if set, bounds it). Session locks need the server itself
-        or a session-mode pooler: PgBouncer in transaction mode would share the session.
-        """
-        key = lock_key("user", user_id)
-        bound = self._bound.get()
-        if bound is not None and bound.active:
-            async with bound.lock:
-                await bound.conn.execute("SELECT pg_advisory_lock($1)", key)
-            try:
-                yield
-            finally:
-                async with bound.lock:
-                    await bound.conn.execute("SELECT pg_advisory_unlock($1)", key)
-            return
-        async with self._pool.acquire() as conn:
-            # Until the unlock below has run, the pool's reset unlocks on release (and a
-            # connection that fails is closed, which unlocks too): also on cancellation.
-            pid = conn.get_server_pid()
-            self._locked.pids.add(pid)
-            await conn.execute("SELECT pg_advisory_lock($1)", key)
-            bound = _Bound(conn, asyncio.Lock())
-            token = self._bound.set(bound)
-            try:
-                yield
-            finally:
-                self._bound.reset(token)
-                async with bound.lock:  # after the call in flight, if any
-                    bound.active = False
-                    # All, not just this key: also a nested lock whose own unlock failed.
-                    await conn.execute("SELECT pg_advisory_unlock_all()")
-                self._locked.pids.discard(pid)
+            await conn.fetchval("SELECT 1")
 
     def leader(self, name: str) -> Leadership:
         """Return the lead of one periodic job among instances (use: `async with`)."""
@@ -331,17 +231,30 @@ class PostgresStore(PostgresQueues, Store):
         outgoing: Sequence[Outgoing] = (),
         update_id: int | None = None,
     ) -> list[OutboxRow]:
-        """Store the state, the history lines, the update done and what to send: one statement."""
+        """Store the state, history lines, what to send and the update done: one statement."""
         check_owner(state, records)
+        columns: tuple[list[Any], ...] = ([], [], [], [], [])
+        for r in records:
+            for column, value in zip(
+                columns, (r.entry, r.device.value, r.fix, r.outcome.value, r.at), strict=True
+            ):
+                column.append(value)
         now = time.time()
-        blobs = [m.to_json() for m in outgoing]
-        arguments = turn_arguments(state, records, update_id, blobs, now)
         async with self._connection() as conn:
-            if not outgoing and update_id is None:  # nothing for the inbox or the outbox
-                await conn.execute(_SAVE, *arguments[:10])
-                return []
-            ids = await conn.fetch(SAVE_TURN, *arguments)
-        return outbox_rows(ids, outgoing, now)
+            found = await conn.fetch(
+                SAVE,
+                state.user_id,
+                state.lang,
+                device_column(state),
+                clean(state.to_json()),
+                now,
+                *columns,
+                update_id,
+                [clean(m.to_json()) for m in outgoing],
+                [m.chat_id for m in outgoing],
+            )
+        ids = sorted(int(row[0]) for row in found)
+        return [OutboxRow(i, m, now) for i, m in zip(ids, outgoing, strict=True)]
 
     async def history(self, user_id: int) -> list[OutcomeRecord]:
         """Return the user's history, oldest first."""
@@ -401,7 +314,7 @@ class PostgresStore(PostgresQueues, Store):
                 " VALUES ($1, $2, $3, $4, $5)"
                 " ON CONFLICT (user_id, at) DO UPDATE SET choice = excluded.choice",
                 query.user_id,
-                _clean(query.text),
+                clean(query.text),
                 query.kind.value,
                 query.choice,
                 query.at,

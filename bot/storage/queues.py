@@ -28,6 +28,7 @@ class InboxUpdate:
     update_id: int
     payload: str
     received_at: float
+    user_key: int | None = None  # whose turn it is (a user, or a group): their updates in order
 
 
 class Kind(StrEnum):

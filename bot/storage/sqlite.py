@@ -33,6 +33,7 @@ from bot.storage.sqlite_queues import (
     UPSERT_USER,
     SqliteQueues,
     insert_outbox,
+    outbox_params,
     user_row,
 )
 
@@ -128,6 +129,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             created_at REAL NOT NULL
         )""",
     ),
+    # 7: whose update and which chat's message, so that several instances sharing one
+    # database (PostgreSQL, the same step there) take a user's updates and a chat's messages
+    # in order; filled in from now on (older rows are read by everyone, as before).
+    (
+        "ALTER TABLE inbox ADD COLUMN user_key INTEGER",
+        "CREATE INDEX inbox_user_pending ON inbox (user_key, update_id) WHERE done_at IS NULL",
+        "ALTER TABLE outbox ADD COLUMN chat_id INTEGER",
+        "CREATE INDEX outbox_chat ON outbox (chat_id, id)",
+    ),
 )
 BUSY_TIMEOUT_MS = 5000  # SQLite's own wait for a lock held elsewhere, per attempt
 LOCK_WAIT_SECONDS = 120.0  # then a transaction stops retrying and fails
@@ -170,7 +180,7 @@ def _save_turn(
             conn.execute(MARK_DONE, (update_id, now, now))
         ids: list[int] = []
         if blobs:
-            params = [p for blob in blobs for p in (blob, now)]
+            params = outbox_params(blobs, now)
             ids = sorted(int(row[0]) for row in conn.execute(insert_outbox(len(blobs)), params))
         if lines:
             conn.executemany(

@@ -50,8 +50,13 @@ def insert_outbox(count: int) -> str:
     One statement for all (a thread hop each costs more than the insert); the rowids of one
     insert in one write transaction are consecutive, so sorted they follow the VALUES.
     """
-    values = ", ".join("(?, ?)" for _ in range(count))
-    return f"INSERT INTO outbox (message, created_at) VALUES {values} RETURNING id"
+    values = ", ".join("(?, ?, json_extract(?, '$.chat_id'))" for _ in range(count))
+    return f"INSERT INTO outbox (message, created_at, chat_id) VALUES {values} RETURNING id"
+
+
+def outbox_params(blobs: Sequence[str], now: float) -> list[Any]:
+    """Return the parameters of insert_outbox: each message, its time, and again for its chat."""
+    return [p for blob in blobs for p in (blob, now, blob)]
 
 
 async def save_user(db: aiosqlite.Connection, state: UserState, now: float) -> None:
@@ -70,8 +75,7 @@ async def enqueue(
     """Append messages to the outbox (inside the caller's transaction); return their rows."""
     if not messages:
         return []
-    params = [p for blob in blobs for p in (blob, now)]
-    found = await db.execute_fetchall(insert_outbox(len(blobs)), params)
+    found = await db.execute_fetchall(insert_outbox(len(blobs)), outbox_params(blobs, now))
     ids = sorted(int(row[0]) for row in found)
     return [OutboxRow(i, m, now) for i, m in zip(ids, messages, strict=True)]
 
@@ -92,23 +96,24 @@ class SqliteQueues(abc.ABC):
         if not updates:
             return []
         # One statement (atomic on its own, one thread hop for a whole getUpdates batch).
-        values = ", ".join("(?, ?, ?)" for _ in updates)
-        params = [p for u in updates for p in (u.update_id, u.payload, u.received_at)]
+        values = ", ".join("(?, ?, ?, ?)" for _ in updates)
+        params = [p for u in updates for p in (u.update_id, u.payload, u.received_at, u.user_key)]
         found = await self._rows(
-            f"INSERT INTO inbox (update_id, payload, received_at) VALUES {values}"
+            f"INSERT INTO inbox (update_id, payload, received_at, user_key) VALUES {values}"
             " ON CONFLICT (update_id) DO NOTHING RETURNING update_id",
             params,
         )
         fresh = {int(row[0]) for row in found}
         return [u.update_id for u in updates if u.update_id in fresh]
 
-    async def inbox_pending(self) -> list[InboxUpdate]:
-        """Return the kept updates not handled yet, lowest update_id first."""
-        rows = await self._rows(
-            "SELECT update_id, payload, received_at FROM inbox"
-            " WHERE done_at IS NULL ORDER BY update_id"
-        )
-        return [InboxUpdate(int(uid), str(payload), float(at)) for uid, payload, at in rows]
+    async def inbox_pending(self, user_key: int | None = None) -> list[InboxUpdate]:
+        """Return the kept updates not handled yet (of one user_key, if given), oldest first."""
+        sql = "SELECT update_id, payload, received_at, user_key FROM inbox WHERE done_at IS NULL"
+        if user_key is None:
+            rows = await self._rows(sql + " ORDER BY update_id")
+        else:
+            rows = await self._rows(sql + " AND user_key = ? ORDER BY update_id", (user_key,))
+        return [InboxUpdate(int(u), str(p), float(at), key) for u, p, at, key in rows]
 
     async def inbox_done(self, update_id: int) -> None:
         """Mark an update handled without a turn to save; only its id and time are kept."""
@@ -123,9 +128,13 @@ class SqliteQueues(abc.ABC):
         async with self._transaction() as db:
             return await enqueue(db, messages, blobs, time.time())
 
-    async def outbox_pending(self) -> list[OutboxRow]:
-        """Return every message not delivered yet, in the order they were decided."""
-        rows = await self._rows("SELECT id, message, created_at FROM outbox ORDER BY id")
+    async def outbox_pending(self, chat_id: int | None = None) -> list[OutboxRow]:
+        """Return the messages not delivered yet (to one chat, if given), in decided order."""
+        sql = "SELECT id, message, created_at FROM outbox"
+        if chat_id is None:
+            rows = await self._rows(sql + " ORDER BY id")
+        else:
+            rows = await self._rows(sql + " WHERE chat_id = ? ORDER BY id", (chat_id,))
         pending = []
         for row_id, blob, created in rows:
             try:

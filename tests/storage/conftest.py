@@ -1,4 +1,4 @@
-"""The stores under test: every backend for the contract, a database path for SQLite."""
+"""The stores under test: every backend (memory, SQLite, PostgreSQL) for the contract."""
 
 from __future__ import annotations
 

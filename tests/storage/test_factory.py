@@ -110,3 +110,45 @@ async def test_the_bot_keeps_its_users_in_postgresql(
     async with await PostgresStore.open(pg_url) as store:
         assert await store.user_count() == 1
         assert (await store.load(5001)).pending_entry is not None  # waiting for the device
+
+
+async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_stats_unmatched_and_match_read_the_postgresql_database(
+    tmp_path: Path, pg_url: str
+) -> None:
+    import json
+    import time
+
+    from bot.conversation.state import UserState
+    from bot.insights.unmatched import UnmatchedKind, UnmatchedQuery
+
+    async with await PostgresStore.open(pg_url) as store:
+        await store.save(UserState(9, lang="en"))
+        query = UnmatchedQuery(9, "my fridge is beeping", UnmatchedKind.NO_MATCH, None, time.time())
+        await store.record_unmatched(query)
+    # No SQLite file anywhere: BOT_DB_PATH points at nothing, the URL is what is read.
+    env = {"BOT_DATABASE_URL": pg_url, "BOT_DB_PATH": str(tmp_path / "absent.sqlite3")}
+    code, out, err = await run_cli("unmatched", "--json", env=env)
+    assert code == 0, err
+    assert [json.loads(line)["text"] for line in out.splitlines()] == ["my fridge is beeping"]
+    code, out, err = await run_cli("stats", "--days", "7", env=env)
+    assert code == 0, err
+    code, out, err = await run_cli("match", "Verification failed", "--json", env=env)
+    assert code == 0, err
+    assert json.loads(out)["fixes"]
+    assert not (tmp_path / "absent.sqlite3").exists()

@@ -49,3 +49,13 @@ async def test_a_postgresql_url_opens_postgresql(pg_url: str) -> None:
     async with await open_store(pg_url) as store:
         assert isinstance(store, PostgresStore)
         assert await store.user_count() == 0
+
+
+async def test_postgresql_url_opens_the_shared_store(pg_url: str) -> None:
+    from bot.storage.postgres import PostgresStore
+
+    async with await open_store(pg_url) as store:
+        assert isinstance(store, PostgresStore) and store.shared
+        await store.save(UserState(7, lang="ja"))
+    async with await open_store(pg_url.replace("postgresql://", "postgres://", 1)) as again:
+        assert (await again.load(7)).lang == "ja"

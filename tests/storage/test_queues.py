@@ -106,3 +106,49 @@ async def test_a_later_turn_keeps_its_anchor(store: Store, moved_on: str) -> Non
     await store.save(later)
     await store.outbox_done([], (anchor, 555))
     assert await store.load(42) == later
+
+
+# Several instances on one database: a user's updates, a chat's messages.
+
+
+async def test_inbox_pending_of_one_user_key_oldest_first(store: Store) -> None:
+    mine = [replace(update(i), user_key=10) for i in (5, 2, 9)]
+    theirs = [replace(update(i), user_key=11) for i in (3, 4)]
+    await store.inbox_add([*mine, *theirs])
+    assert [u.update_id for u in await store.inbox_pending(10)] == [2, 5, 9]
+    assert [u.update_id for u in await store.inbox_pending(11)] == [3, 4]
+    assert (await store.inbox_pending(10))[0] == replace(update(2), user_key=10)
+    await store.save(UserState(10), update_id=2)
+    assert [u.update_id for u in await store.inbox_pending(10)] == [5, 9]
+    assert await store.inbox_pending(12) == []
+    assert [u.update_id for u in await store.inbox_pending()] == [3, 4, 5, 9]
+
+
+async def test_outbox_pending_of_one_chat_in_decided_order(store: Store) -> None:
+    def say(chat: int, text: str) -> Outgoing:
+        return Outgoing(Kind.SEND, chat, text)
+
+    await store.save(UserState(1), outgoing=[say(1, "a"), say(2, "x")])
+    await store.enqueue([say(1, "b"), say(2, "y")])
+    await store.save(UserState(1), outgoing=[say(1, "c")])
+    first = await store.outbox_pending(1)
+    assert [r.message.text for r in first] == ["a", "b", "c"]
+    assert [r.message.text for r in await store.outbox_pending(2)] == ["x", "y"]
+    assert await store.outbox_pending(3) == []
+    await store.outbox_done([first[0].id])
+    assert [r.message.text for r in await store.outbox_pending(1)] == ["b", "c"]
+    assert len(await store.outbox_pending()) == 4
+
+
+async def test_one_process_alone_needs_no_lead_and_no_lock_but_postgres_shares(
+    store: Store,
+) -> None:
+    async with store.user_lock(1), store.job_lock("learning"):
+        await store.save(UserState(1))
+    await store.ping()
+    lead = store.leader("prune-history")
+    if not store.shared:
+        assert lead is None
+    else:
+        assert lead is not None and await lead.held()
+        await lead.close()

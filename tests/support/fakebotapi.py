@@ -61,6 +61,8 @@ from typing import Any, NamedTuple
 
 from aiohttp import web
 
+from tests.support.fakewebhook import WEBHOOK_CONFLICT, WebhookDelivery
+
 __all__ = [
     "MAX_CALLBACK_DATA_BYTES",
     "MAX_CAPTION_LENGTH",
@@ -981,6 +983,9 @@ class FakeBotApi:
         max_pending_updates: int = 100_000,
         max_files: int = 10_000,
         reject_bare_ampersand: bool = False,
+        multiple_webhook_urls: bool = False,
+        webhook_timeout: float = 10.0,
+        webhook_retry_delay: float = 0.1,
     ) -> None:
         """Configure the server; nothing listens until ``start()`` / ``async with``.
 
@@ -990,6 +995,10 @@ class FakeBotApi:
         ``max_messages_per_chat``/``max_files``: bounds of stored state (oldest evicted).
         ``max_pending_updates``: pushing more unconsumed updates raises RuntimeError.
         ``reject_bare_ampersand``: stricter than Telegram, which keeps a lone ``&``.
+        ``multiple_webhook_urls``: each setWebhook with a new URL joins a round robin (a load
+        balancer over several instances; tests/support/fakewebhook.py); ``webhook_timeout``:
+        seconds a delivery may take before it is tried again; ``webhook_retry_delay``: the
+        wait before that.
         """
         if not _TOKEN_RE.match(token):
             raise ValueError(f"token {token!r} is not shaped like a bot token (123:abc)")
@@ -1040,6 +1049,13 @@ class FakeBotApi:
         self._last_activity = 0.0
         self._closing = False
         self._runner: web.AppRunner | None = None
+        self.webhook = WebhookDelivery(
+            self,
+            multiple_urls=multiple_webhook_urls,
+            timeout=webhook_timeout,
+            retry_delay=webhook_retry_delay,
+        )
+        """setWebhook's state and deliveries (tests/support/fakewebhook.py)."""
 
         self._methods: dict[str, tuple[str, Handler]] = {
             name.lower(): (name, handler)
@@ -1047,6 +1063,7 @@ class FakeBotApi:
                 ("getMe", self._get_me),
                 ("logOut", self._true),
                 ("close", self._true),
+                ("setWebhook", self._set_webhook),
                 ("deleteWebhook", self._delete_webhook),
                 ("getWebhookInfo", self._get_webhook_info),
                 ("getUpdates", self._get_updates),
@@ -1089,6 +1106,7 @@ class FakeBotApi:
         """Stop listening; pending long polls return at once."""
         self._closing = True
         self._updates_signal.fire()
+        await self.webhook.close()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -2014,20 +2032,41 @@ class FakeBotApi:
             "has_main_web_app": False,
         }
 
+    async def _set_webhook(self, p: _Params) -> bool:
+        url = p.get_str("url") or ""
+        if not url:  # Telegram: an empty URL removes the webhook
+            self.webhook.delete()
+            return True
+        if not url.startswith(("https://", "http://127.0.0.1:")):
+            raise ApiError.bad("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = p.get_str("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            raise ApiError.bad("bad webhook: secret token contains unallowed characters")
+        connections = p.get_int("max_connections", 40)
+        if not 1 <= connections <= 100:
+            raise ApiError.bad("bad webhook: max_connections must be between 1 and 100")
+        allowed = p.get("allowed_updates")
+        if isinstance(allowed, list):
+            self._allowed_updates = frozenset(map(str, allowed)) or None
+        if p.get_bool("drop_pending_updates"):
+            self._updates.clear()
+            self._delivered_update_id = self._last_update_id
+        self.webhook.set(url, secret, connections)
+        return True
+
     async def _delete_webhook(self, p: _Params) -> bool:
         if p.get_bool("drop_pending_updates"):
             self._updates.clear()
             self._delivered_update_id = self._last_update_id
+        self.webhook.delete()
         return True
 
     async def _get_webhook_info(self, p: _Params) -> JSONDict:
-        return {
-            "url": "",
-            "has_custom_certificate": False,
-            "pending_update_count": len(self._updates),
-        }
+        return self.webhook.info()
 
     async def _get_updates(self, p: _Params) -> list[JSONDict]:
+        if self.webhook.active:
+            raise ApiError(409, WEBHOOK_CONFLICT)
         offset = p.get_int("offset", 0)
         limit = min(max(p.get_int("limit", 100), 1), 100)
         timeout = min(max(p.get_number("timeout", 0.0), 0.0), self._max_poll_timeout)

@@ -8,6 +8,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import web
 from telegram import BotCommand, Update
 from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ContextTypes
@@ -17,10 +18,16 @@ from bot.channels.outbox import Outbox
 from bot.channels.telegram.adapter import TelegramAdapter, TelegramChannel, stats_with_chart
 from bot.channels.telegram.calls import with_retry
 from bot.channels.telegram.pictures import PictureReader
-from bot.channels.telegram.polling import Poller, recover
-from bot.channels.telegram.processor import CONNECTION_POOL_SIZE, UpdateProcessor
+from bot.channels.telegram.polling import ALLOWED_UPDATES, Poller, recover
+from bot.channels.telegram.processor import CONNECTION_POOL_SIZE, Handle, UpdateProcessor
 from bot.channels.telegram.support import SupportGroup
 from bot.channels.telegram.transport import AiohttpRequest
+from bot.channels.telegram.webhook import (
+    WebhookRoutes,
+    in_inbox_order,
+    set_webhook,
+    sweep_forever,
+)
 from bot.config import Settings
 from bot.content.languages import LANGUAGES
 from bot.conversation.engine import Engine
@@ -76,7 +83,10 @@ def build_application(settings: Settings, services: Services) -> TelegramBot:
     support.register()
     service.handlers.register(ShowStats, stats_with_chart(service, channel))
     adapter = TelegramAdapter(service, support, PictureReader(app.bot, request, services.ocr))
-    processor = UpdateProcessor(adapter.on_update, services.store, services.locks)
+    handle: Handle = adapter.on_update
+    if services.store.shared:  # other instances receive this user's updates too
+        handle = in_inbox_order(app.bot, services.store, handle)
+    processor = UpdateProcessor(handle, services.store, services.locks)
     app.add_error_handler(on_error)
 
     async def new_menu(engine: Engine) -> None:  # the menu's texts may have changed
@@ -94,11 +104,15 @@ def _schedule(app: App, settings: Settings, services: Services, outbox: Outbox) 
         if services.status is not None:
             logger.warning("no JobQueue: nobody is notified when Apple fixes an outage")
         return
+    store = services.store
     if services.status is not None:
-        poller = StatusPoller(services.live, services.store, services.status, outbox)
+        poller = StatusPoller(services.live, store, services.status, outbox)
+        polling_lead = store.leader("apple-status")
 
         async def poll(context: ContextTypes.DEFAULT_TYPE) -> None:
-            await poller.poll()
+            # Several instances: only the one that leads asks Apple and tells subscribers.
+            if polling_lead is None or await polling_lead.held():
+                await poller.poll()
 
         # app.stop() waits for a poll in flight
         app.job_queue.run_repeating(
@@ -108,8 +122,11 @@ def _schedule(app: App, settings: Settings, services: Services, outbox: Outbox) 
             name="apple-status",
         )
 
+    pruning_lead = store.leader("prune-history")
+
     async def prune(context: ContextTypes.DEFAULT_TYPE) -> None:
-        await prune_history(services.store, settings.history_days)
+        if pruning_lead is None or await pruning_lead.held():
+            await prune_history(store, settings.history_days)
 
     # daily; serve() runs it once at start-up too
     app.job_queue.run_repeating(prune, interval=DAY_SECONDS, name=PRUNE_JOB)
@@ -181,3 +198,64 @@ async def serve(bot: TelegramBot, live: LiveEngine, stop: asyncio.Event) -> None
         await bot.processor.join(STOP_TIMEOUT)
         await bot.outbox.close()
         await app.stop()
+
+
+async def serve_webhook(
+    bot: TelegramBot, live: LiveEngine, settings: Settings, stop: asyncio.Event
+) -> None:
+    """Serve POST /telegram and GET /healthz until stop is set, then drain and shut down."""
+    app = bot.app
+    store = bot.processor.store
+    routes = WebhookRoutes(app.bot, store, bot.processor, live, settings.webhook.secret)
+    runner = web.AppRunner(routes.application(), access_log=None, shutdown_timeout=STOP_TIMEOUT)
+    await start(app)
+    try:  # listening (503 until ready: Telegram tries again) and registered, or one line
+        await runner.setup()
+        await _listen(runner, settings)
+        if settings.webhook.url is not None:
+            try:
+                await with_retry(lambda: set_webhook(app.bot, settings.webhook, ALLOWED_UPDATES))
+            except TelegramError as exc:  # e.g. not https, or a port Telegram does not use
+                raise StartupError(f"setWebhook refused TELEGRAM_WEBHOOK_URL: {exc}") from None
+    except BaseException:
+        await runner.cleanup()
+        await app.shutdown()
+        raise
+    async with app:  # initialized already: this only shuts it down at the end
+        await register_commands(app, live.engine)
+        await app.start()
+        if app.job_queue is not None:
+            for job in app.job_queue.get_jobs_by_name(PRUNE_JOB):
+                await job.run(app)
+        await bot.outbox.resume()
+        await recover(app.bot, store, bot.processor)
+        routes.ready = True
+        logger.info("bot started, serving webhooks on %s:%s", settings.webhook.host, _port(runner))
+        sweeper = None
+        if store.shared:
+            sweeper = asyncio.create_task(
+                sweep_forever(app.bot, store, bot.processor, bot.outbox, stop)
+            )
+        await stop.wait()
+        logger.info("stopping")
+        routes.ready = False  # new deliveries get 503: Telegram sends them to another instance
+        await runner.cleanup()
+        if sweeper is not None:
+            await sweeper
+        await bot.processor.join(STOP_TIMEOUT)
+        await bot.outbox.close()
+        await app.stop()
+
+
+async def _listen(runner: web.AppRunner, settings: Settings) -> None:
+    """Start listening on BOT_HOST:BOT_PORT (raises StartupError in one line)."""
+    host, port = settings.webhook.host, settings.webhook.port
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _port(runner: web.AppRunner) -> object:
+    addresses = runner.addresses
+    return addresses[0][1] if addresses else "?"

@@ -19,7 +19,7 @@ from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
 
 from bot.channels.telegram.calls import retry_seconds
-from bot.channels.telegram.processor import UpdateProcessor
+from bot.channels.telegram.processor import UpdateProcessor, user_key
 from bot.storage.base import Store, is_storage_failure
 from bot.storage.queues import InboxUpdate
 
@@ -40,11 +40,17 @@ async def receive(
     getUpdates offset, or a webhook's 200). Raises if the inbox cannot be written.
     """
     now = time.time()
-    items = [InboxUpdate(int(str(u["update_id"])), json.dumps(u), now) for u in raw]
+    updates = [Update.de_json(u, bot) for u in raw]
+    items = [
+        InboxUpdate(u.update_id, json.dumps(r), now, user_key(u))
+        for u, r in zip(updates, raw, strict=True)
+    ]
     fresh = set(await store.inbox_add(items))
-    for item in raw:
-        if int(str(item["update_id"])) in fresh:
-            processor.submit(Update.de_json(item, bot))
+    for update in updates:
+        # Shared inbox: one seen before may be waiting for an instance that died; handling
+        # it again is harmless (done ones are skipped under the user's lock).
+        if update.update_id in fresh or store.shared:
+            processor.submit(update)
 
 
 async def recover(bot: Bot, store: Store, processor: UpdateProcessor) -> int:

@@ -21,12 +21,12 @@ from bot.storage.locks import UserLocks
 
 logger = logging.getLogger(__name__)
 
-# Updates handled at once, and Bot API connections: equal, so that no request ever queues inside
-# httpcore, whose pool rescans every connection and every queued request on each request. With
-# 256 updates over 64 connections a burst cost ~10 ms of CPU per update instead of ~3 as soon as
-# the store stopped pacing the requests (benchmarks/bench_bot.py, MemoryStore). 16 requests in
-# flight still outrun Telegram's ~30 messages/s at a 100 ms round trip.
-CONCURRENT_UPDATES = 16
+# Updates handled at once, and Bot API connections: equal, so that no request queues inside the
+# client's pool. 16 was the limit while PTB's httpx was the client (its pool rescans every
+# connection and queued request on each request: ~10 ms of CPU per update with 256 over 64);
+# on our aiohttp transport a burst is bound by round trips, not CPU, and 64 handled 300 users'
+# pastes and taps 30-40% faster than 16, with less CPU per update (bench_bot, 2026-11-30).
+CONCURRENT_UPDATES = 64
 # Screenshots are read apart from that (seconds of OCR each, on two worker threads), so that
 # a burst of pictures never takes the slots that text replies need.
 PICTURES_AT_ONCE = 4
@@ -78,6 +78,10 @@ class UpdateProcessor:
     def waiting(self) -> int:
         """Return how many updates were submitted and are not finished."""
         return self._waiting
+
+    def busy(self, key: int) -> bool:
+        """Return whether updates of this user (or group) are queued or being handled here."""
+        return key in self._queues
 
     def submit(self, update: Update) -> None:
         """Queue an update (already in the inbox) behind its user's earlier ones."""
