@@ -89,10 +89,7 @@ class Store(abc.ABC):
         For going through a long history without holding all of it (learning the fix order):
         this default reads it at once; SqliteStore reads a page of users at a time.
         """
-        by_user: dict[int, list[OutcomeRecord]] = {}
-        for line in await self.outcomes_since(since):
-            by_user.setdefault(line.user_id, []).append(line)
-        for lines in by_user.values():
+        for lines in per_user(await self.outcomes_since(since)):
             yield lines
 
     @abc.abstractmethod
@@ -262,6 +259,14 @@ def check_owner(state: UserState, records: Sequence[OutcomeRecord]) -> None:
 
 def device_column(state: UserState) -> str | None:
     return None if state.device is None else state.device.value
+
+
+def per_user(records: Iterable[OutcomeRecord]) -> list[list[OutcomeRecord]]:
+    """Group history lines by user, users in order of first appearance, lines in order."""
+    by_user: dict[int, list[OutcomeRecord]] = {}
+    for line in records:
+        by_user.setdefault(line.user_id, []).append(line)
+    return list(by_user.values())
 
 
 def records_of(rows: Iterable[Any]) -> list[OutcomeRecord]:

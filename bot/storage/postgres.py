@@ -22,6 +22,7 @@ from bot.storage.base import (
     Store,
     check_owner,
     device_column,
+    per_user,
     queries_of,
     records_of,
     subscription_row,
@@ -297,10 +298,7 @@ class PostgresStore(SessionLocks, PostgresQueues, Store):
                     users[0][0],
                     users[-1][0],
                 )
-            by_user: dict[int, list[OutcomeRecord]] = {}
-            for line in records_of(tuple(row) for row in rows):
-                by_user.setdefault(line.user_id, []).append(line)
-            for lines in by_user.values():
+            for lines in per_user(records_of(tuple(row) for row in rows)):
                 yield lines
             if len(users) < HISTORY_PAGE_USERS:
                 return

@@ -22,6 +22,7 @@ from bot.storage.base import (
     StorageError,
     Store,
     check_owner,
+    per_user,
     queries_of,
     records_of,
     subscription_row,
@@ -383,10 +384,7 @@ class SqliteStore(SqliteQueues, Store):
                 " WHERE at >= ? AND user_id BETWEEN ? AND ? ORDER BY user_id, at, id",
                 (since, users[0][0], users[-1][0]),
             )
-            by_user: dict[int, list[OutcomeRecord]] = {}
-            for line in records_of(rows):
-                by_user.setdefault(line.user_id, []).append(line)
-            for lines in by_user.values():
+            for lines in per_user(records_of(rows)):
                 yield lines
             if len(users) < HISTORY_PAGE_USERS:
                 return

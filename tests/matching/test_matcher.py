@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from bot.content.knowledge import (
-    Device,
     Entry,
     EntryKind,
     Knowledge,
@@ -27,7 +26,6 @@ from bot.matching.matcher import (
     Scorer,
     matchable,
 )
-from bot.matching.normalize import detect_device
 from tests.support.paths import DATA, ROOT
 
 QUERIES = DATA / "queries.yaml"
@@ -349,39 +347,6 @@ def test_a_5000_character_paste_of_chatter_matches_nothing(matcher: Matcher) -> 
 def test_an_enormous_paste_is_cut_not_choked_on(matcher: Matcher) -> None:
     result = matcher.match("iCloudに接続できません" + "あ" * 200_000)
     assert result.entry == "cannot_connect_icloud"
-
-
-# --------------------------------------------------------------------------- devices
-
-DEVICES = [
-    ("iPhoneの設定を開くと", Device.IPHONE),
-    ("iPadで同期できない", Device.IPHONE),
-    ("アイフォンです", Device.IPHONE),
-    ("あいふぉんです", Device.IPHONE),
-    ("iOS 17にしたら", Device.IPHONE),
-    ("Macで検証に失敗", Device.MAC),
-    ("MacBook Airです", Device.MAC),
-    ("マックです", Device.MAC),
-    ("macOS Sonomaで", Device.MAC),
-    ("on my iMac", Device.MAC),
-    ("Windowsです", Device.WINDOWS),
-    ("on my PC", Device.WINDOWS),
-    ("パソコンで", Device.WINDOWS),
-    ("ウィンドウズ11", Device.WINDOWS),
-    ("Win11で", Device.WINDOWS),
-    ("iCloud for Windows", Device.WINDOWS),
-    ("ｉＰｈｏｎｅ", Device.IPHONE),
-    ("iPhoneとMacで写真が同期されない", None),
-    ("PCとiPhone", None),
-    ("iCloudに接続できません", None),
-    ("my machine", None),
-    ("", None),
-]
-
-
-@pytest.mark.parametrize(("text", "device"), DEVICES)
-def test_detect_device(text: str, device: Device | None) -> None:
-    assert detect_device(text) is device
 
 
 # --------------------------------------------------------------------------- topics, embeddings
