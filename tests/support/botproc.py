@@ -37,20 +37,24 @@ class BotProcess:
         }
         self.proc: asyncio.subprocess.Process | None = None
 
-    async def start(self, *, wait: bool = True, timeout: float = 30.0) -> BotProcess:
-        """Start the process; with wait, return once it is long-polling for updates."""
+    async def spawn(self, command: str) -> None:
+        """Start `python -m bot <command>` with this process's environment and log."""
         with self.log_path.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
                 "bot",
-                "run",
+                command,
                 cwd=ROOT,
                 env=self.env,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
             )
+
+    async def start(self, *, wait: bool = True, timeout: float = 30.0) -> BotProcess:
+        """Start the process; with wait, return once it is long-polling for updates."""
+        await self.spawn("run")
         if wait:
             await self.api.wait_for(
                 lambda: (

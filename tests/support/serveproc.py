@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -40,18 +39,7 @@ class ServeProcess(BotProcess):
 
     async def start(self, *, wait: bool = True, timeout: float = 30.0) -> ServeProcess:
         """Start the process; with wait, return once /healthz answers 200."""
-        with self.log_path.open("ab") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                "serve",
-                cwd=ROOT,
-                env=self.env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-            )
+        await self.spawn("serve")
         if wait:
             await self.wait_healthy(timeout)
         return self
