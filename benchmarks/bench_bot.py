@@ -133,13 +133,12 @@ async def paste_burst(
     paste = Phase("paste")
     api.observers.append(paste.observe)
     said = [(texts[n % len(texts)], _language(texts[n % len(texts)])) for n in range(len(ids))]
-    cpu_bot, cpu_fake = proc.cpu_seconds(), time.process_time()
+    before = _cpu(proc)
     for user, (text, lang) in zip(ids, said, strict=True):
         paste.pushed[user] = time.perf_counter()
         api.push_text(user, text, language_code=lang)
     result = await _burst(api, paste, timeout)
-    result["bot_cpu_s"] = round(proc.cpu_seconds() - cpu_bot, 2)
-    result["fake_cpu_s"] = round(time.process_time() - cpu_fake, 2)
+    result |= _cpu_spent(proc, before)
     api.observers.remove(paste.observe)
     await api.wait_idle(quiet=0.2, timeout=timeout)
     return result
@@ -150,7 +149,21 @@ class Measured(Protocol):
 
     def cpu_seconds(self) -> float: ...
 
+    def database_cpu_seconds(self) -> float: ...
+
     def memory_mb(self) -> dict[str, float]: ...
+
+
+def _cpu(proc: Measured) -> tuple[float, float, float]:
+    """CPU seconds so far: the bot, this process (the fake Bot API and the driver), the database."""
+    return proc.cpu_seconds(), time.process_time(), proc.database_cpu_seconds()
+
+
+def _cpu_spent(proc: Measured, before: tuple[float, float, float]) -> dict[str, float]:
+    bot, fake, database = (
+        round(now - then, 2) for now, then in zip(_cpu(proc), before, strict=True)
+    )
+    return {"bot_cpu_s": bot, "fake_cpu_s": fake, "db_cpu_s": database}
 
 
 async def both_phases(
@@ -165,16 +178,14 @@ async def both_phases(
     api.observers.append(tap.observe)
     targets = {user: _first_callback(api, user) for user in ids}
     result["tap_without_button"] = sum(t is None for t in targets.values())
-    cpu_bot, cpu_fake = proc.cpu_seconds(), time.process_time()
+    before = _cpu(proc)
     for user, target in targets.items():
         if target is None:
             continue
         tap.pushed[user] = time.perf_counter()
         update = api.push_tap(user, *target)
         tap.queries[update["callback_query"]["id"]] = user
-    result["tap"] = await _burst(api, tap, timeout)
-    result["tap"]["bot_cpu_s"] = round(proc.cpu_seconds() - cpu_bot, 2)
-    result["tap"]["fake_cpu_s"] = round(time.process_time() - cpu_fake, 2)
+    result["tap"] = await _burst(api, tap, timeout) | _cpu_spent(proc, before)
     api.observers.remove(tap.observe)
     await api.wait_idle(quiet=0.2, timeout=timeout)
 

@@ -10,6 +10,7 @@ slows both alike; the ratio (two / one) is the median of the per-repeat ratios; 
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -21,10 +22,10 @@ import aiohttp
 
 from benchmarks.bench_match import load_labelled
 from benchmarks.common import ROOT, goal, goals_table, header, table, write_result
-from benchmarks.procs import Proc
+from benchmarks.procs import Proc, cpu_seconds_of
 from tests.support.botproc import TOKEN
 from tests.support.fakebotapi import FakeBotApi
-from tests.support.postgres import find_bin_dir, free_port, start_server, stop_server
+from tests.support.postgres import PgServer, find_bin_dir, free_port, start_server, stop_server
 from tests.support.serveproc import SECRET
 
 SERVE = ("-m", "bot", "serve")
@@ -77,14 +78,33 @@ class ServeProc(Proc):
         raise RuntimeError(f"serve not healthy after {timeout}s:\n{self.log()[-3000:]}")
 
 
-class Group:
-    """Several processes measured together (CPU summed, memory summed)."""
+def postgres_cpu_seconds(server: PgServer) -> float:
+    """CPU seconds of the whole PostgreSQL server: the postmaster, its exited children and
+    the ones alive now (backends, WAL writer, checkpointer...)."""
+    postmaster = int((server.root / "data" / "postmaster.pid").read_text().split()[0])
+    total = cpu_seconds_of(postmaster, children=True)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == postmaster:
+            total += cpu_seconds_of(int(stat.parent.name))
+    return total
 
-    def __init__(self, procs: list[ServeProc]) -> None:
+
+class Group:
+    """Several processes measured together (CPU summed, memory summed), and their database."""
+
+    def __init__(self, procs: list[ServeProc], server: PgServer) -> None:
         self.procs = procs
+        self.server = server
 
     def cpu_seconds(self) -> float:
         return sum(p.cpu_seconds() for p in self.procs)
+
+    def database_cpu_seconds(self) -> float:
+        return postgres_cpu_seconds(self.server)
 
     def memory_mb(self) -> dict[str, float]:
         total: dict[str, float] = {}
@@ -95,7 +115,7 @@ class Group:
 
 
 async def run_once(
-    instances: int, database_url: str, users: int, texts: list[str], timeout: float
+    instances: int, server: PgServer, database: str, users: int, texts: list[str], timeout: float
 ) -> dict[str, Any]:
     """Start `instances` serve processes on one database, drive both phases, stop them."""
     from benchmarks.bench_bot import both_phases
@@ -108,13 +128,14 @@ async def run_once(
             multiple_webhook_urls=True,
             webhook_timeout=60.0,
         ) as api:
+            database_url = server.url(database)
             procs = [ServeProc(api, Path(tmp) / str(n), database_url) for n in range(instances)]
             try:
                 for proc in procs:  # one after the other: the first migrates the schema
                     await proc.start()
                 await api.wait_idle(quiet=0.2)
                 result: dict[str, Any] = {"instances": instances}
-                result |= await both_phases(api, Group(procs), users, texts, timeout)
+                result |= await both_phases(api, Group(procs, server), users, texts, timeout)
             finally:
                 codes = [await proc.stop() for proc in procs]
             result["exit_codes"] = codes
@@ -135,7 +156,7 @@ async def run(users: int, repeats: int, timeout: float) -> dict[str, Any]:
             for instances in (1, 2):
                 database = f"bench_{repeat}_{instances}"
                 server.sql(f"CREATE DATABASE {database}")
-                result = await run_once(instances, server.url(database), users, texts, timeout)
+                result = await run_once(instances, server, database, users, texts, timeout)
                 result["repeat"] = repeat
                 runs.append(result)
     finally:
@@ -154,6 +175,8 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 "p99_ms": statistics.median(r[phase]["latency"]["p99_ms"] for r in mine),
                 "bot_cpu_s": statistics.median(r[phase]["bot_cpu_s"] for r in mine),
                 "fake_cpu_s": statistics.median(r[phase]["fake_cpu_s"] for r in mine),
+                "db_cpu_s": statistics.median(r[phase]["db_cpu_s"] for r in mine),
+                "busy_cores": statistics.median(_busy_cores(r[phase]) for r in mine),
             }
             for phase in ("paste", "tap")
         }
@@ -169,7 +192,20 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
         )
         for phase in ("paste", "tap")
     }
+    cores = os.cpu_count() or 1
+    out["cores"] = cores
+    # With every process of the one-instance run sharing this machine's cores, no number of
+    # instances can go faster than the cores allow: the ceiling of the two/one ratio here.
+    out["ceiling"] = {
+        phase: round(cores / out["1"][phase]["busy_cores"], 2) for phase in ("paste", "tap")
+    }
     return out
+
+
+def _busy_cores(phase: dict[str, Any]) -> float:
+    """Cores kept busy during a phase: CPU of the bots, the fake and driver, and PostgreSQL."""
+    cpu = phase["bot_cpu_s"] + phase["fake_cpu_s"] + phase["db_cpu_s"]
+    return round(cpu / max(phase["seconds"], 1e-9), 2)
 
 
 def report(result: dict[str, Any]) -> str:
@@ -183,7 +219,10 @@ def report(result: dict[str, Any]) -> str:
             summary[n][phase]["p99_ms"],
             summary[n][phase]["bot_cpu_s"],
             summary[n][phase]["fake_cpu_s"],
+            summary[n][phase]["db_cpu_s"],
+            summary[n][phase]["busy_cores"],
             f"{summary['ratio'][phase]:.2f}" if n == "2" else "",
+            f"{summary['ceiling'][phase]:.2f}" if n == "2" else "",
         ]
         for phase in ("paste", "tap")
         for n in ("1", "2")
@@ -191,9 +230,24 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(
         [
             header("Webhook instances on PostgreSQL"),
-            f"{result['users']} users at once, {result['repeats']} repeats (medians).\n",
+            f"{result['users']} users at once, {result['repeats']} repeats (medians).",
+            f"Busy cores: CPU seconds of the serve processes, the fake Bot API with the driver and"
+            f" PostgreSQL, over the phase's seconds. Ceiling: this machine's {summary['cores']}"
+            " cores over the one-instance run's busy cores, the best two/one can be here.\n",
             table(
-                ["phase", "bot", "updates/s", "p50 ms", "p99 ms", "bot CPU s", "fake CPU s", "2/1"],
+                [
+                    "phase",
+                    "bot",
+                    "updates/s",
+                    "p50 ms",
+                    "p99 ms",
+                    "bot CPU s",
+                    "fake CPU s",
+                    "PostgreSQL CPU s",
+                    "busy cores",
+                    "2/1",
+                    "ceiling",
+                ],
                 rows,
             ),
             "\n" + goals_table(result["goals"]),

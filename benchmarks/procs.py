@@ -85,8 +85,11 @@ class Proc:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the process has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _TICKS
+        return cpu_seconds_of(self.pid)
+
+    def database_cpu_seconds(self) -> float:
+        """SQLite runs inside the bot process: its CPU time is already in cpu_seconds()."""
+        return 0.0
 
     def memory_mb(self) -> dict[str, float]:
         """Resident memory now (rss) and at its peak (hwm), in MB."""
@@ -101,6 +104,19 @@ class Proc:
         if not self.log_path.exists():
             return ""
         return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def cpu_seconds_of(pid: int, *, children: bool = False) -> float:
+    """User + system CPU seconds of one process (with `children`: also of the children it has
+    waited for); 0.0 once it has gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # it exited between listing and reading
+        return 0.0
+    used = int(fields[11]) + int(fields[12])
+    if children:
+        used += int(fields[13]) + int(fields[14])
+    return used / _TICKS
 
 
 def new_api() -> FakeBotApi:
