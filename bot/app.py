@@ -29,6 +29,7 @@ from bot.live import LiveEngine
 from bot.matching.intents import IntentClassifier
 from bot.matching.matcher import Matcher
 from bot.matching.normalize import Normalizer
+from bot.matching.semantic import default_encoder
 from bot.service import Learning, Services
 from bot.storage.base import Store
 from bot.storage.factory import open_store_url
@@ -92,7 +93,11 @@ def load_content(knowledge_dir: Path, locales_dir: Path) -> Content:
 def engine_for(content: Content, limits: MessageLimits = TELEGRAM) -> Engine:
     """Build the matcher index once and return the engine over it, for a channel's limits."""
     matcher = Matcher(content.knowledge, content.normalizer)
-    intents = IntentClassifier(content.intents, content.normalizer) if content.intents else None
+    intents = (
+        IntentClassifier(content.intents, content.normalizer, default_encoder())
+        if content.intents
+        else None
+    )
     return Engine(
         content.knowledge,
         matcher,

@@ -4,6 +4,12 @@ The same machinery as the entry matcher, on a small set of its own (knowledge/in
 texts are normalised by the matcher's Normalizer and scored against every intent's examples
 with rapidfuzz; the `other` examples ("wait", "how do I do that?") compete with the three
 intents, so a reply that merely looks like one of them is not taken for it.
+
+Spelling decides first. When it is unsure, meaning gets a say (with a sentence encoder, as in
+the product): each intent's closest example by cosine, blended with its spelling score, so "works
+now thank you" or 「一つ前の手順を表示して」 are understood although no example reads like them.
+The reply's vector is usually found, not computed: the service embeds every message ahead, off
+the event loop, and the vectors are shared (semantic.RECENT).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from rapidfuzz import fuzz, process
 
 from bot.content.intents import Intent
 from bot.matching.normalize import Normalizer
+from bot.matching.semantic import Encoder, SemanticIndex, shipped_vectors
 
 # How the decision numbers were chosen, on the `tune:` half of tests/data/replies.yaml
 # (`python -m tests.matching.test_intents` prints every score): see that module's report.
@@ -37,6 +44,15 @@ CONTAINED_MIN_SHARE = 0.35
 # (名前は？ is not "back").
 SHORT_EXAMPLE = 4
 SHORT_JAPANESE = 2
+# Meaning, when spelling is unsure: SEMANTIC_WEIGHT x 100 x the closest example's cosine
+# + (1 - SEMANTIC_WEIGHT) x the spelling score, per intent. Accept the best from
+# SEMANTIC_THRESHOLD, SEMANTIC_MARGIN ahead of the next, and only if its spelling score is at
+# least SEMANTIC_SPELLING_FLOOR (meaning alone confuses "it works" with "it doesn't work").
+# Chosen on the `tune:` half of replies.yaml (a grid, then a value inside the flat region).
+SEMANTIC_WEIGHT = 0.7
+SEMANTIC_THRESHOLD = 61.0
+SEMANTIC_MARGIN = 4.0
+SEMANTIC_SPELLING_FLOOR = 40.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +67,12 @@ class IntentMatch:
 class IntentClassifier:
     """Tell next / solved / back from a short reply typed while a fix is shown."""
 
-    def __init__(self, examples: Mapping[Intent, tuple[str, ...]], normalizer: Normalizer) -> None:
+    def __init__(
+        self,
+        examples: Mapping[Intent, tuple[str, ...]],
+        normalizer: Normalizer,
+        encoder: Encoder | None = None,
+    ) -> None:
         self._normalize = normalizer
         labels: list[Intent] = []
         texts: list[str] = []
@@ -64,6 +85,12 @@ class IntentClassifier:
         self._texts = texts
         self._lengths = np.array([len(t) for t in texts], dtype=np.float32)
         self._intents = tuple(dict.fromkeys(labels))
+        self._meaning: SemanticIndex | None = None
+        if encoder is not None:  # the examples as written, grouped in the order of _intents
+            written = [[t for t in examples[intent] if t.strip()] for intent in self._intents]
+            starts = np.cumsum([0, *(len(group) for group in written[:-1])], dtype=np.intp)
+            flat = [t for group in written for t in group]
+            self._meaning = SemanticIndex(encoder, flat, starts, shipped_vectors())
 
     def classify(self, text: str) -> IntentMatch:
         """Return the intent a reply expresses, or None when it is unsure or not a reply."""
@@ -73,7 +100,28 @@ class IntentClassifier:
         best = self.scores(norm)
         ranked = sorted(best.items(), key=lambda kv: kv[1], reverse=True)
         (top, score), (_, second) = ranked[0], ranked[1]
-        if top is Intent.OTHER or score < THRESHOLD or score - second < MARGIN:
+        if top is not Intent.OTHER and score >= THRESHOLD and score - second >= MARGIN:
+            return IntentMatch(top, score, second)
+        if self._meaning is not None:
+            return self._by_meaning(text, best)
+        return IntentMatch(None, score, second)
+
+    def _by_meaning(self, text: str, spelling: dict[Intent, float]) -> IntentMatch:
+        """Decide with the blend of meaning and spelling (spelling alone was unsure)."""
+        assert self._meaning is not None
+        cosines = self._meaning.similarity(self._meaning.vectors([text]))[0].tolist()
+        blend = {
+            intent: SEMANTIC_WEIGHT * 100.0 * cosine + (1 - SEMANTIC_WEIGHT) * spelling[intent]
+            for intent, cosine in zip(self._intents, cosines, strict=True)
+        }
+        ranked = sorted(blend.items(), key=lambda kv: kv[1], reverse=True)
+        (top, score), (_, second) = ranked[0], ranked[1]
+        if (
+            top is Intent.OTHER
+            or score < SEMANTIC_THRESHOLD
+            or score - second < SEMANTIC_MARGIN
+            or spelling[top] < SEMANTIC_SPELLING_FLOOR
+        ):
             return IntentMatch(None, score, second)
         return IntentMatch(top, score, second)
 

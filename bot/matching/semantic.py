@@ -83,6 +83,37 @@ def default_encoder() -> Encoder:
     return UniversalSentenceEncoder()
 
 
+class RecentVectors:
+    """The vectors of the texts embedded lately, by encoder name and text, safe from any thread.
+
+    One per process (RECENT), shared by every index: a message embedded ahead, off the event
+    loop, is found by the entry matcher and by the typed-reply classifier alike.
+    """
+
+    def __init__(self, size: int = RECENT_VECTORS) -> None:
+        self._size = size
+        self._vectors: OrderedDict[tuple[str, str], FloatArray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def keep(self, encoder: Encoder, texts: Sequence[str], vectors: FloatArray) -> None:
+        """Remember each text's vector (the oldest ones are forgotten beyond the size)."""
+        with self._lock:
+            for text, vector in zip(texts, vectors, strict=True):
+                key = (encoder.name, prepare(text))
+                self._vectors[key] = vector
+                self._vectors.move_to_end(key)
+            while len(self._vectors) > self._size:
+                self._vectors.popitem(last=False)
+
+    def find(self, encoder: Encoder, texts: Sequence[str]) -> list[FloatArray | None]:
+        """Return each text's remembered vector, or None."""
+        with self._lock:
+            return [self._vectors.get((encoder.name, prepare(t))) for t in texts]
+
+
+RECENT = RecentVectors()
+
+
 class SemanticIndex:
     """Every pattern's vector, grouped by entry: per text, each entry's closest pattern."""
 
@@ -93,14 +124,14 @@ class SemanticIndex:
         group_starts: npt.NDArray[np.intp],
         known: VectorFile | None = None,
         unrelated: Sequence[str] = (),
+        recent: RecentVectors = RECENT,
     ) -> None:
         self.encoder = encoder
         known = known or VectorFile.empty()
         self._vectors = known.vectors(encoder, patterns)
         self._unrelated = known.vectors(encoder, unrelated)
         self._group_starts = group_starts
-        self._recent: OrderedDict[str, FloatArray] = OrderedDict()
-        self._lock = threading.Lock()
+        self._recent = recent
 
     def embed(self, texts: Sequence[str]) -> FloatArray:
         """Return the texts' vectors and keep them for a later `vectors` of the same texts.
@@ -109,20 +140,12 @@ class SemanticIndex:
         then matches on the loop, where the vectors are found instead of computed again.
         """
         vectors = self.encoder.encode(texts)
-        with self._lock:
-            for text, vector in zip(texts, vectors, strict=True):
-                self._recent[prepare(text)] = vector
-                self._recent.move_to_end(prepare(text))
-            while len(self._recent) > RECENT_VECTORS:
-                self._recent.popitem(last=False)
+        self._recent.keep(self.encoder, texts, vectors)
         return vectors
 
     def vectors(self, texts: Sequence[str]) -> FloatArray:
         """Return the texts' vectors: those embedded lately from memory, the others now."""
-        keys = [prepare(t) for t in texts]
-        with self._lock:
-            found = [self._recent.get(key) for key in keys]
-        return _complete(found, texts, self.encoder)
+        return _complete(self._recent.find(self.encoder, texts), texts, self.encoder)
 
     def similarity(self, vectors: FloatArray) -> FloatArray:
         """Return each vector's best cosine per entry (rows: vectors, columns: entries)."""
@@ -216,14 +239,20 @@ def shipped_vectors() -> VectorFile:
 
 
 def main() -> int:
-    """Write VECTOR_FILE for every pattern of the project's knowledge base."""
+    """Write VECTOR_FILE for every pattern, unrelated example and typed-reply example."""
     from bot.config import PROJECT_ROOT
+    from bot.content.intents import load_intents
     from bot.content.knowledge import load_knowledge
     from bot.matching.matcher import matchable
 
     knowledge = load_knowledge(PROJECT_ROOT / "knowledge")
     texts = [t for _, patterns in matchable(knowledge) for t in patterns]
     texts += unrelated_examples()
+    texts += [
+        t
+        for examples in load_intents(PROJECT_ROOT / "knowledge" / "intents.yaml").values()
+        for t in examples
+    ]
     VectorFile.write(VECTOR_FILE, default_encoder(), texts)
     print(f"{VECTOR_FILE}: {len(set(map(prepare, texts)))} pattern vectors")
     return 0

@@ -11,18 +11,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bot.content.intents import load_intents
+from bot.content.knowledge import load_knowledge
+from bot.matching.matcher import matchable
 from bot.matching.semantic import (
     MAX_ENCODED_CHARS,
     VECTOR_FILE,
     Encoder,
     FloatArray,
+    RecentVectors,
     SemanticIndex,
     VectorFile,
     default_encoder,
     prepare,
     shipped_vectors,
+    unrelated_examples,
 )
-from tests.support.paths import ROOT
+from tests.support.paths import KNOWLEDGE, ROOT
 
 
 class Counting:
@@ -121,9 +126,22 @@ def test_the_shipped_vectors_belong_to_the_installed_encoder(encoder: Encoder) -
 
 def test_vectors_embedded_ahead_are_reused(encoder: Encoder) -> None:
     counting = Counting(encoder)
-    index = SemanticIndex(counting, ["iCloudに接続できません", "予防策"], np.array([0, 1]))
+    patterns = ["iCloudに接続できません", "予防策"]
+    index = SemanticIndex(counting, patterns, np.array([0, 1]), recent=RecentVectors())
     counting.encoded.clear()
     ahead = index.embed(["Is iCloud down?"])
     assert np.array_equal(index.vectors([" Is iCloud down? ", "hello"])[0], ahead[0])
     assert counting.encoded == ["Is iCloud down?", "hello"]  # "hello" only: the rest was kept
     assert index.similarity(ahead).shape == (1, 2)
+
+
+def test_every_text_the_bot_compares_has_a_shipped_vector(encoder: Encoder) -> None:
+    # A missing one is encoded at every start-up (slower starts): after editing the knowledge,
+    # its unrelated examples or intents.yaml, run `python -m bot.matching.semantic`.
+    knowledge = load_knowledge(KNOWLEDGE)
+    texts = [t for _, patterns in matchable(knowledge) for t in patterns]
+    texts += unrelated_examples()
+    texts += [t for group in load_intents(KNOWLEDGE / "intents.yaml").values() for t in group]
+    counting = Counting(encoder)
+    shipped_vectors().vectors(counting, texts)
+    assert counting.encoded == [], "stale bot/matching/pattern_vectors.npz"
