@@ -90,6 +90,8 @@ class Settings:
     lang: str = LANGUAGES.default  # LANG: the language of `bot chat` and `bot stats`
     database_url: SecretUrl | None = None  # BOT_DATABASE_URL: PostgreSQL instead of BOT_DB_PATH
     webhook: WebhookSettings = field(default_factory=lambda: WebhookSettings())
+    # BOT_LOOP_LAG_SECONDS: log the event loop's lag every so many seconds; None: off
+    loop_lag_seconds: float | None = None
 
     @classmethod
     def from_env(
@@ -140,6 +142,7 @@ class Settings:
             lang=LANGUAGES.pick(None, env.get("LANG")),
             database_url=_database_url(env),
             webhook=_webhook_settings(env),
+            loop_lag_seconds=_loop_lag_seconds(env),
         )
 
 
@@ -265,6 +268,22 @@ def _operator_settings(env: Mapping[str, str]) -> tuple[int | None, int]:
             f"BOT_HISTORY_DAYS must be a whole number of days, 1 or more (got {raw!r})"
         )
     return support, int(raw)
+
+
+def _loop_lag_seconds(env: Mapping[str, str]) -> float | None:
+    """Read BOT_LOOP_LAG_SECONDS: unset or empty is off, else a period of 0.1 s or more."""
+    raw = env.get("BOT_LOOP_LAG_SECONDS", "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 0.1 <= seconds <= 86400:
+        raise ConfigError(
+            f"BOT_LOOP_LAG_SECONDS must be a number of seconds from 0.1 to 86400 (got {raw!r})"
+        )
+    return seconds
 
 
 def _database_url(env: Mapping[str, str]) -> SecretUrl | None:

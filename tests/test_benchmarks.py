@@ -126,6 +126,16 @@ def test_bench_footprint(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_bench_loop(tmp_path: Path) -> None:
+    result = run_benchmark("bench_loop", tmp_path / "loop.json")
+    assert result["exit_code"] == 0
+    assert [r["pastes"] for r in result["rounds"]] == [10]
+    for r in result["rounds"]:
+        assert r["periods"] and r["lag_max_ms"] >= r["lag_p99_ms"] >= 0
+    assert result["lag_p99_ms_worst"] >= result["lag_p99_ms_median"]
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(not ocr.available(), reason="Tesseract (jpn+eng) is not installed")
 def test_bench_ocr(tmp_path: Path) -> None:
     result = run_benchmark("bench_ocr", tmp_path / "ocr.json")
