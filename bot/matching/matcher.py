@@ -244,8 +244,7 @@ class Matcher:
         """Embed ahead, off the loop, the texts that need meaning (not near-verbatim pastes)."""
         if self._semantic is None or not texts:
             return
-        meant = self.needs_meaning(texts)
-        if any(meant):
+        if any(meant := self.needs_meaning(texts)):
             self.embed([t for t, m in zip(texts, meant, strict=True) if m])
 
     def needs_meaning(self, texts: Sequence[str]) -> list[bool]:
