@@ -347,7 +347,7 @@ def table_file(cache: Path) -> Path:
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
-    logger.info("unpacked the encoder's embedding table into %s", path)
+    logger.debug("unpacked the encoder's embedding table into %s", path)
     return path
 
 
@@ -367,7 +367,7 @@ def encoder_backend(threads: int, cache: Path | None) -> NumpyBackend:
         try:
             rows = TableRows(table_file(cache))
         except (OSError, ValueError) as exc:
-            logger.warning("the encoder's table stays in memory (%s): %s", cache, exc)
+            logger.info("the encoder's table stays in memory (%s): %s", cache, exc)
     if rows is None:
         return NumpyBackend(str(weights), tokenizer, threads=threads)
     backend = NumpyBackend.__new__(NumpyBackend)

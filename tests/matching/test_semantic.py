@@ -206,7 +206,7 @@ def test_an_unwritable_cache_keeps_the_table_in_memory(
 ) -> None:
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO, logger="bot.matching.semantic"):
         backend = semantic.encoder_backend(1, not_a_folder)
     assert isinstance(backend.table, np.ndarray)
     assert "stays in memory" in caplog.text
