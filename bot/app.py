@@ -26,6 +26,7 @@ from bot.content.status_map import ServiceMap, load_service_map
 from bot.conversation.engine import Engine
 from bot.errors import KnowledgeError
 from bot.live import LiveEngine
+from bot.looplag import probe
 from bot.matching.intents import IntentClassifier
 from bot.matching.matcher import Matcher
 from bot.matching.normalize import Normalizer
@@ -161,6 +162,9 @@ async def run_bot(
         live, store, locks, status=status_feed(settings), learning=learning, ocr=readers
     )
     bot = build_application(settings, services)
+    lag = None
+    if settings.loop_lag_seconds is not None:  # BOT_LOOP_LAG_SECONDS: an operator's probe
+        lag = asyncio.create_task(probe(settings.loop_lag_seconds), name="loop-lag")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -173,6 +177,8 @@ async def run_bot(
         else:
             await serve(bot, live, stop)
     finally:
+        if lag is not None:
+            lag.cancel()
         if readers is not None:
             readers.close()
         await store.close()

@@ -20,6 +20,8 @@ DEFAULT_STATUS_URL = "https://www.apple.com/support/systemstatus/data/system_sta
 STATUS_OFF = "off"  # APPLE_STATUS_URL=off: no live status, the step shows its static text
 MIN_STATUS_POLL_SECONDS = 60.0  # Apple's servers are polled at most once a minute
 DEFAULT_HISTORY_DAYS = 90  # history lines older than this are deleted (BOT_HISTORY_DAYS)
+# Files derived from installed packages, made once per machine (the encoder's unpacked table).
+CACHE_FOLDER = "icloud-support-bot"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Telegram tokens look like "123456789:AA…" (bot id, colon, 30+ url-safe characters).
@@ -44,6 +46,17 @@ def redact_url(url: str) -> str:
     # Replaced in place, not rebuilt: urlunsplit would drop the // of postgresql:///db.
     redacted = url.replace(parts.netloc, netloc, 1) if netloc != parts.netloc else url
     return redacted.replace(f"?{parts.query}", f"?{query}", 1) if query != parts.query else redacted
+
+
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where files derived from installed packages are kept: BOT_CACHE_DIR, else the user's
+    cache folder ($XDG_CACHE_HOME, else ~/.cache) / icloud-support-bot."""
+    env = os.environ if environ is None else environ
+    chosen = env.get("BOT_CACHE_DIR", "").strip()
+    if chosen:
+        return Path(chosen)
+    base = env.get("XDG_CACHE_HOME", "").strip()
+    return (Path(base) if base else Path.home() / ".cache") / CACHE_FOLDER
 
 
 class SecretUrl(str):
@@ -77,6 +90,8 @@ class Settings:
     lang: str = LANGUAGES.default  # LANG: the language of `bot chat` and `bot stats`
     database_url: SecretUrl | None = None  # BOT_DATABASE_URL: PostgreSQL instead of BOT_DB_PATH
     webhook: WebhookSettings = field(default_factory=lambda: WebhookSettings())
+    # BOT_LOOP_LAG_SECONDS: log the event loop's lag every so many seconds; None: off
+    loop_lag_seconds: float | None = None
 
     @classmethod
     def from_env(
@@ -127,6 +142,7 @@ class Settings:
             lang=LANGUAGES.pick(None, env.get("LANG")),
             database_url=_database_url(env),
             webhook=_webhook_settings(env),
+            loop_lag_seconds=_loop_lag_seconds(env),
         )
 
 
@@ -252,6 +268,22 @@ def _operator_settings(env: Mapping[str, str]) -> tuple[int | None, int]:
             f"BOT_HISTORY_DAYS must be a whole number of days, 1 or more (got {raw!r})"
         )
     return support, int(raw)
+
+
+def _loop_lag_seconds(env: Mapping[str, str]) -> float | None:
+    """Read BOT_LOOP_LAG_SECONDS: unset or empty is off, else a period of 0.1 s or more."""
+    raw = env.get("BOT_LOOP_LAG_SECONDS", "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 0.1 <= seconds <= 86400:
+        raise ConfigError(
+            f"BOT_LOOP_LAG_SECONDS must be a number of seconds from 0.1 to 86400 (got {raw!r})"
+        )
+    return seconds
 
 
 def _database_url(env: Mapping[str, str]) -> SecretUrl | None:

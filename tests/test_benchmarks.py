@@ -113,17 +113,28 @@ def test_bench_bot_cluster(tmp_path: Path, pg_server: object) -> None:
 def test_bench_footprint(tmp_path: Path) -> None:
     result = run_benchmark("bench_footprint", tmp_path / "footprint.json")
     assert result["startup"]["median_s"] > 0
-    assert set(result["startup"]["breakdown_median_s"]) == {
-        "imports_s",
-        "load_content_s",
-        "index_build_s",
-    }
+    steps = result["startup"]["steps"]
+    assert steps[0]["step"] == "interpreter"
+    assert all(s["s"] >= 0 and s["total_rss_mb"] > 0 for s in steps)
     users = result["growth_users"]
     assert [row["users"] for row in users] == sorted(row["users"] for row in users)
     assert users[-1]["users"] > 0 and users[-1]["bytes_per_user"] > 0
     for row in [*users, *result["growth_kb"]]:
         assert row["exit_code"] == 0
         assert row["peak_rss_mb"] >= row["rss_idle_mb"] > 0
+        assert row["rss_mb"] >= row["pss_mb"] >= row["uss_mb"] > 0
+        groups = row["mappings"]
+        assert abs(sum(g["rss_mb"] for g in groups.values()) - row["rss_mb"]) < 2
+
+
+@pytest.mark.slow
+def test_bench_loop(tmp_path: Path) -> None:
+    result = run_benchmark("bench_loop", tmp_path / "loop.json")
+    assert result["exit_code"] == 0
+    assert [r["pastes"] for r in result["rounds"]] == [10]
+    for r in result["rounds"]:
+        assert r["periods"] and r["lag_max_ms"] >= r["lag_p99_ms"] >= 0
+    assert result["lag_p99_ms_worst"] >= result["lag_p99_ms_median"]
 
 
 @pytest.mark.slow

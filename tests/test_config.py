@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import DEFAULT_API_BASE_URL, Settings
+from bot.config import DEFAULT_API_BASE_URL, Settings, cache_dir
 from bot.errors import ConfigError
 from tests.support.paths import ROOT
 
@@ -191,3 +191,9 @@ def test_support_operators() -> None:
     assert settings.support_operator_ids == {7, 42}
     with pytest.raises(ConfigError, match="SUPPORT_OPERATOR_IDS must be comma-separated"):
         Settings.from_env({"SUPPORT_OPERATOR_IDS": "7,@bob"}, need_token=False)
+
+
+def test_the_cache_folder() -> None:
+    assert cache_dir({"BOT_CACHE_DIR": "/srv/cache"}) == Path("/srv/cache")
+    assert cache_dir({"XDG_CACHE_HOME": "/x"}) == Path("/x/icloud-support-bot")
+    assert cache_dir({}) == Path.home() / ".cache" / "icloud-support-bot"

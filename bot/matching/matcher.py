@@ -244,11 +244,14 @@ class Matcher:
         """Embed ahead, off the loop, the texts that need meaning (not near-verbatim pastes)."""
         if self._semantic is None or not texts:
             return
+        if any(meant := self.needs_meaning(texts)):
+            self.embed([t for t, m in zip(texts, meant, strict=True) if m])
+
+    def needs_meaning(self, texts: Sequence[str]) -> list[bool]:
+        """Tell for each text whether its match needs the encoder (it is not near-verbatim)."""
         normalized = [self.normalize(t) for t in texts]
         scoring = [self._normalize.without_devices(n) for n in normalized]
-        meant = ~_verbatim(self._scores(normalized, scoring))
-        if meant.any():
-            self.embed([t for t, m in zip(texts, meant, strict=True) if m])
+        return [bool(m) for m in ~_verbatim(self._scores(normalized, scoring))]
 
     def match(self, text: str, embedding: FloatArray | None = None) -> MatchResult:
         """Return the entry a text is about, or None with alternatives when unsure."""

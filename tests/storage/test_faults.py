@@ -120,6 +120,11 @@ def run_bot(*args: str, env: dict[str, str] | None = None, as_nobody: bool = Fal
         if setpriv is None:
             pytest.skip("running as root without setpriv: permissions cannot be tested")
         drop = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+        # `nobody` cannot read root's cache folder: one of its own for the encoder's table.
+        cache = Path(tempfile.gettempdir()) / "bot-faults-cache"
+        cache.mkdir(mode=0o777, exist_ok=True)
+        cache.chmod(0o777)
+        env = {"BOT_CACHE_DIR": str(cache), **(env or {})}
     done = subprocess.run(
         [*drop, sys.executable, "-m", "bot", *args],
         cwd=ROOT,
