@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -130,6 +132,8 @@ PARALLEL_MIN_ROWS = 256
 # nothing changes.
 PREFILTER_MIN_ENTRIES = 256
 PREFILTER_ENTRIES = 128
+# Texts scored ahead by `Matcher.prepare` (off the event loop) kept for the match that follows.
+SCORED_AHEAD = 256
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -218,6 +222,7 @@ class Matcher:
             if len(groups) > PREFILTER_MIN_ENTRIES
             else None
         )
+        self._ahead = _ScoredAhead()
         # The encoder reads the patterns as written (it knows case, kana and kanji itself).
         self._semantic: SemanticIndex | None = None
         if scorer is not Scorer.LEXICAL:
@@ -241,14 +246,13 @@ class Matcher:
         return self._semantic.embed([_for_encoder(self._normalize, t) for t in texts])
 
     def prepare(self, texts: Sequence[str]) -> None:
-        """Embed ahead, off the loop, the texts that need meaning (not near-verbatim pastes)."""
-        if self._semantic is None or not texts:
-            return
-        normalized = [self.normalize(t) for t in texts]
-        scoring = [self._normalize.without_devices(n) for n in normalized]
-        meant = ~_verbatim(self._scores(normalized, scoring))
-        if meant.any():
-            self.embed([t for t, m in zip(texts, meant, strict=True) if m])
+        """Score ahead, off the loop, texts about to be matched: `match` finds their scores.
+
+        All of matching but the decision (the encoder for texts that need meaning, not for
+        near-verbatim pastes); a text's scores are the same in any batch and at any time.
+        """
+        if texts:
+            self._ahead.keep(texts, self._combined(texts, [self.normalize(t) for t in texts], None))
 
     def match(self, text: str, embedding: FloatArray | None = None) -> MatchResult:
         """Return the entry a text is about, or None with alternatives when unsure."""
@@ -262,7 +266,9 @@ class Matcher:
         if not texts:
             return []
         normalized = [self.normalize(t) for t in texts]
-        scores = self._combined(texts, normalized, embeddings)
+        scores = self._ahead.find(texts) if embeddings is None else None
+        if scores is None:
+            scores = self._combined(texts, normalized, embeddings)
         return [
             self._decide(text, len(self._normalize.without_devices(norm).replace(" ", "")), row)
             for text, norm, row in zip(texts, normalized, scores, strict=True)
@@ -290,14 +296,22 @@ class Matcher:
                         [texts[i] for i in rest],
                         [normalized[i] for i in rest],
                         None if embeddings is None else embeddings[rest],
+                        lexical[rest],
                     )
                 return scores
+            with_lexical: FloatArray = self._blend(texts, normalized, embeddings, lexical)
+            return with_lexical
         blended: FloatArray = self._blend(texts, normalized, embeddings)
         return blended
 
-    def _blend(self, texts: Sequence[str], normalized: list[str], vecs: FloatArray | None) -> Any:
-        """Score with meaning: the semantic scorer, or its blend with the lexical one."""
-        scoring = [self._normalize.without_devices(n) for n in normalized]
+    def _blend(
+        self,
+        texts: Sequence[str],
+        normalized: list[str],
+        vecs: FloatArray | None,
+        lexical: FloatArray | None = None,
+    ) -> Any:
+        """Score with meaning: the semantic scorer, or its blend with the lexical one (given)."""
         assert self._semantic is not None
         encoded = [_for_encoder(self._normalize, t) for t in texts]
         vectors = self._semantic.vectors(encoded) if vecs is None else vecs
@@ -311,7 +325,10 @@ class Matcher:
         # Nothing left after normalising (emoji, punctuation): nothing to mean either.
         semantic[np.array([not t for t in normalized], dtype=bool)] = 0
         if self.scorer is not Scorer.SEMANTIC:
-            lexical = self._scores(normalized, scoring)
+            if lexical is None:
+                lexical = self._scores(
+                    normalized, [self._normalize.without_devices(n) for n in normalized]
+                )
             blend = BLEND_LEXICAL * lexical + (1 - BLEND_LEXICAL) * semantic
             # What the lexical scorer alone is sure of stays sure (a message pasted inside a long
             # text, a hiragana-only error that the encoder reads poorly): its score, moved down
@@ -372,7 +389,7 @@ class Matcher:
         recall = RECALL_WEIGHT * 100 * common / (index.pattern_len + RECALL_EXTRA_COST * extra)
         eligible = index.shorter >= PARTIAL_MIN_LEN
         pair = np.maximum(full, np.where(eligible, recall, 0))
-        contained = self._contained(index, owners, common, eligible, pair)
+        contained = _contained(index, owners, common, eligible, pair)
         pair = np.maximum(pair, contained)
 
         row_starts = np.array(owners, dtype=np.intp)
@@ -387,44 +404,6 @@ class Matcher:
         lacking = text_topics.astype(np.int32) @ (~entry_topics).T.astype(np.int32)
         per_text = np.where(lacking > 0, per_text - TOPIC_PENALTY, per_text)
         return np.clip(per_text, 0, 100).astype(np.float32)
-
-    def _contained(
-        self,
-        index: _Batch,
-        owners: list[int],
-        common: FloatArray,
-        eligible: npt.NDArray[np.bool_],
-        so_far: FloatArray,
-    ) -> FloatArray:
-        """Score containment either way round, weighted so that the tightest fit wins."""
-        weight = PARTIAL_BASE + PARTIAL_SPAN * index.shorter / index.longer
-        contained = np.zeros_like(common)
-        # partial_ratio is the dearest scorer, so it runs only where it can matter. It compares
-        # the shorter text with pieces of the longer one, so it never exceeds
-        # 200 * LCS / (shorter length + LCS): pairs where even that bound would not raise the
-        # score, or not up to PARTIAL_FLOOR, are skipped without changing any result. A long
-        # text also gets it only on its best few windows (PARTIAL_WINDOWS).
-        bound = 200 * common / np.maximum(index.shorter + common, 1) * weight
-        promising = np.zeros(len(common), dtype=bool)
-        promising[_promising_rows(index, common, owners)] = True
-        needed = eligible & (bound > so_far) & (bound >= PARTIAL_FLOOR) & promising[:, None]
-        rows = np.flatnonzero(needed.any(axis=1))
-        columns = np.flatnonzero(needed[rows].any(axis=0))
-        if rows.size and columns.size:
-            # Pairs scored only because a batch neighbour needed the column are dropped, so a
-            # text scores the same alone as in any batch.
-            block = np.ix_(rows, columns)
-            scored = index.cdist(fuzz.partial_ratio, rows, columns)
-            contained[block] = np.where(needed[block], scored, 0)
-        # token_set_ratio is partial_ratio's word-level cousin (all of a text's words among a
-        # pattern's); it only means something when both sides have several words.
-        rows = np.flatnonzero(eligible.any(axis=1) & index.text_has_space)
-        columns = np.flatnonzero(index.has_space)
-        if rows.size and columns.size:
-            words = index.cdist(fuzz.token_set_ratio, rows, columns)
-            block = np.ix_(rows, columns)
-            contained[block] = np.maximum(contained[block], words)
-        return np.where(eligible, contained * weight, 0)
 
     def _topic_matrix(self, found: Sequence[frozenset[str]]) -> npt.NDArray[np.bool_]:
         rows = [[name in topics for name in self._topic_names] for topics in found]
@@ -472,6 +451,30 @@ class _Patterns:
     def subset(self, columns: npt.NDArray[np.intp]) -> _Patterns:
         """Return these patterns only (still grouped by entry when columns are sorted)."""
         return _Patterns(self.texts[columns], self.lengths[columns], self.has_space[columns])
+
+
+class _ScoredAhead:
+    """Texts' score rows computed by `Matcher.prepare`, the newest SCORED_AHEAD (any thread)."""
+
+    def __init__(self) -> None:
+        self._rows: OrderedDict[str, FloatArray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def keep(self, texts: Sequence[str], scores: FloatArray) -> None:
+        with self._lock:
+            for text, row in zip(texts, scores, strict=True):
+                self._rows[text] = row
+                self._rows.move_to_end(text)
+            while len(self._rows) > SCORED_AHEAD:
+                self._rows.popitem(last=False)
+
+    def find(self, texts: Sequence[str]) -> FloatArray | None:
+        """Return the texts' rows, or None unless every one was scored ahead."""
+        with self._lock:
+            rows = [self._rows.get(text) for text in texts]
+        if any(row is None for row in rows):
+            return None
+        return np.stack([row for row in rows if row is not None])
 
 
 class _Batch:
@@ -540,6 +543,44 @@ def _for_encoder(normalizer: Normalizer, text: str) -> str:
     lowered = lowered.lower()
     stripped = normalizer.without_devices(lowered)
     return stripped if stripped and stripped != lowered else text
+
+
+def _contained(
+    index: _Batch,
+    owners: list[int],
+    common: FloatArray,
+    eligible: npt.NDArray[np.bool_],
+    so_far: FloatArray,
+) -> FloatArray:
+    """Score containment either way round, weighted so that the tightest fit wins."""
+    weight = PARTIAL_BASE + PARTIAL_SPAN * index.shorter / index.longer
+    contained = np.zeros_like(common)
+    # partial_ratio is the dearest scorer, so it runs only where it can matter. It compares
+    # the shorter text with pieces of the longer one, so it never exceeds
+    # 200 * LCS / (shorter length + LCS): pairs where even that bound would not raise the
+    # score, or not up to PARTIAL_FLOOR, are skipped without changing any result. A long
+    # text also gets it only on its best few windows (PARTIAL_WINDOWS).
+    bound = 200 * common / np.maximum(index.shorter + common, 1) * weight
+    promising = np.zeros(len(common), dtype=bool)
+    promising[_promising_rows(index, common, owners)] = True
+    needed = eligible & (bound > so_far) & (bound >= PARTIAL_FLOOR) & promising[:, None]
+    rows = np.flatnonzero(needed.any(axis=1))
+    columns = np.flatnonzero(needed[rows].any(axis=0))
+    if rows.size and columns.size:
+        # Pairs scored only because a batch neighbour needed the column are dropped, so a
+        # text scores the same alone as in any batch.
+        block = np.ix_(rows, columns)
+        scored = index.cdist(fuzz.partial_ratio, rows, columns)
+        contained[block] = np.where(needed[block], scored, 0)
+    # token_set_ratio is partial_ratio's word-level cousin (all of a text's words among a
+    # pattern's); it only means something when both sides have several words.
+    rows = np.flatnonzero(eligible.any(axis=1) & index.text_has_space)
+    columns = np.flatnonzero(index.has_space)
+    if rows.size and columns.size:
+        words = index.cdist(fuzz.token_set_ratio, rows, columns)
+        block = np.ix_(rows, columns)
+        contained[block] = np.maximum(contained[block], words)
+    return np.where(eligible, contained * weight, 0)
 
 
 def _promising_rows(index: _Batch, common: FloatArray, owners: list[int]) -> npt.NDArray[np.intp]:
