@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import threading
 import unicodedata
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -19,6 +17,7 @@ from rapidfuzz.distance import LCSseq
 from bot.content.knowledge import Entry, Knowledge, Topic
 from bot.content.languages import LANGUAGES
 from bot.content.text import fold
+from bot.matching.ahead import ScoredAhead
 from bot.matching.normalize import Normalizer, default_normalizer
 from bot.matching.prefilter import BigramIndex
 from bot.matching.semantic import (
@@ -132,8 +131,6 @@ PARALLEL_MIN_ROWS = 256
 # nothing changes.
 PREFILTER_MIN_ENTRIES = 256
 PREFILTER_ENTRIES = 128
-# Texts scored ahead by `Matcher.prepare` (off the event loop) kept for the match that follows.
-SCORED_AHEAD = 256
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -222,7 +219,7 @@ class Matcher:
             if len(groups) > PREFILTER_MIN_ENTRIES
             else None
         )
-        self._ahead = _ScoredAhead()
+        self._ahead = ScoredAhead()
         # The encoder reads the patterns as written (it knows case, kana and kanji itself).
         self._semantic: SemanticIndex | None = None
         if scorer is not Scorer.LEXICAL:
@@ -248,11 +245,19 @@ class Matcher:
     def prepare(self, texts: Sequence[str]) -> None:
         """Score ahead, off the loop, texts about to be matched: `match` finds their scores.
 
-        All of matching but the decision (the encoder for texts that need meaning, not for
-        near-verbatim pastes); a text's scores are the same in any batch and at any time.
+        All of matching but the decision. The texts of several turns may come at once (see
+        ahead.py): each is scored on spelling alone (together, pairs one text needs are
+        scored for all), then those that need meaning (not near-verbatim pastes) go to the
+        encoder in one call, a fraction of the cost per text of one call each.
         """
-        if texts:
-            self._ahead.keep(texts, self._combined(texts, [self.normalize(t) for t in texts], None))
+        if not texts:
+            return
+        normalized = [self.normalize(t) for t in texts]
+        lexical = None
+        if self.scorer is not Scorer.SEMANTIC:
+            alone = [self._scores([n], [self._normalize.without_devices(n)]) for n in normalized]
+            lexical = np.concatenate(alone)
+        self._ahead.keep(texts, self._combined(texts, normalized, None, lexical))
 
     def match(self, text: str, embedding: FloatArray | None = None) -> MatchResult:
         """Return the entry a text is about, or None with alternatives when unsure."""
@@ -279,14 +284,21 @@ class Matcher:
         return self._combined(texts, [self.normalize(t) for t in texts], embeddings)
 
     def _combined(
-        self, texts: Sequence[str], normalized: list[str], embeddings: FloatArray | None
+        self,
+        texts: Sequence[str],
+        normalized: list[str],
+        embeddings: FloatArray | None,
+        lexical: FloatArray | None = None,
     ) -> FloatArray:
         """Score with this matcher's scorer: lexical, semantic, or the blend of both."""
-        scoring = [self._normalize.without_devices(n) for n in normalized]
-        if self._semantic is None:
-            return self._scores(normalized, scoring)
-        if self.scorer is Scorer.BLEND:
+        if lexical is None and self.scorer is not Scorer.SEMANTIC:
+            scoring = [self._normalize.without_devices(n) for n in normalized]
             lexical = self._scores(normalized, scoring)
+        if self._semantic is None:
+            assert lexical is not None
+            return lexical
+        if self.scorer is Scorer.BLEND:
+            assert lexical is not None
             verbatim = _verbatim(lexical)
             if verbatim.any():  # decided on spelling; the others are scored in full, alone
                 rest = [i for i, v in enumerate(verbatim) if not v]
@@ -451,30 +463,6 @@ class _Patterns:
     def subset(self, columns: npt.NDArray[np.intp]) -> _Patterns:
         """Return these patterns only (still grouped by entry when columns are sorted)."""
         return _Patterns(self.texts[columns], self.lengths[columns], self.has_space[columns])
-
-
-class _ScoredAhead:
-    """Texts' score rows computed by `Matcher.prepare`, the newest SCORED_AHEAD (any thread)."""
-
-    def __init__(self) -> None:
-        self._rows: OrderedDict[str, FloatArray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def keep(self, texts: Sequence[str], scores: FloatArray) -> None:
-        with self._lock:
-            for text, row in zip(texts, scores, strict=True):
-                self._rows[text] = row
-                self._rows.move_to_end(text)
-            while len(self._rows) > SCORED_AHEAD:
-                self._rows.popitem(last=False)
-
-    def find(self, texts: Sequence[str]) -> FloatArray | None:
-        """Return the texts' rows, or None unless every one was scored ahead."""
-        with self._lock:
-            rows = [self._rows.get(text) for text in texts]
-        if any(row is None for row in rows):
-            return None
-        return np.stack([row for row in rows if row is not None])
 
 
 class _Batch:
