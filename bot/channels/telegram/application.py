@@ -73,7 +73,7 @@ def build_application(settings: Settings, services: Services) -> TelegramBot:
         .get_updates_request(AiohttpRequest(connection_pool_size=1))
         .build()
     )
-    channel = TelegramChannel(app.bot)
+    channel = TelegramChannel(app.bot, request)
     service = services.conversation(
         channel, admin_ids=settings.admin_ids, support=settings.support_chat_id is not None
     )
