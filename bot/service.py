@@ -87,6 +87,10 @@ class ConversationService:
         self.handlers.register(Reload, self._reload)
         self.handlers.register(ShowStats, self._show_stats)
 
+    def expect(self, event: Event) -> None:
+        """Start matching ahead an event whose turn is to come (it waits behind others)."""
+        self.ahead.start(self.live.engine.matcher, texts_to_match(event))
+
     async def handle(self, incoming: Incoming) -> None:
         """Handle one event of a user end to end (marking its inbox update done with the save)."""
         # Scored off the loop (with other turns' texts) before the turn: the engine decides.

@@ -259,6 +259,10 @@ class Matcher:
             lexical = np.concatenate(alone)
         self._ahead.keep(texts, self._combined(texts, normalized, None, lexical))
 
+    def scored_ahead(self, text: str) -> bool:
+        """Return True if `prepare` scored this text lately (match will find its scores)."""
+        return text in self._ahead
+
     def match(self, text: str, embedding: FloatArray | None = None) -> MatchResult:
         """Return the entry a text is about, or None with alternatives when unsure."""
         embeddings = None if embedding is None else embedding.reshape(1, -1)

@@ -80,3 +80,24 @@ async def test_a_failure_ahead_is_left_to_the_turn(
     assert "could not match 1 text(s) ahead" in caplog.text
     with pytest.raises(RuntimeError, match="encoder broken"):
         matcher.match(TEXTS[0])  # the turn meets the bug itself, as without matching ahead
+
+
+async def test_a_turn_waits_for_the_scoring_started_when_its_update_came(
+    knowledge: Knowledge,
+) -> None:
+    encoder = Calls(default_encoder())
+    matcher = Matcher(knowledge, encoder=encoder)
+    ahead = MatchAhead()
+    ahead.start(matcher, [TEXTS[0], TEXTS[2]])
+    ahead.start(matcher, [TEXTS[0]])  # received twice: scored once
+    turn = asyncio.create_task(ahead.prepare(matcher, [TEXTS[0]]))
+    await turn
+    assert matcher.scored_ahead(TEXTS[0]) and matcher.scored_ahead(TEXTS[2])
+    await ahead.prepare(matcher, [TEXTS[2]])  # scored already: nothing to wait for
+    assert encoder.calls == [[TEXTS[0], TEXTS[2]]]
+    cancelled = asyncio.create_task(ahead.prepare(matcher, [TEXTS[3]]))
+    waiting = asyncio.create_task(ahead.prepare(matcher, [TEXTS[3]]))
+    await asyncio.sleep(0)
+    cancelled.cancel()  # one turn gone: the other still gets its scores
+    await waiting
+    assert matcher.scored_ahead(TEXTS[3])

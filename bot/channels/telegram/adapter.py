@@ -247,6 +247,14 @@ class TelegramAdapter:
     support: SupportGroup
     pictures: PictureReader
 
+    def received(self, update: Update) -> None:
+        """An update is in the inbox, its turn to come: start what can start before it."""
+        chat = update.effective_chat
+        if chat is not None and chat.type == ChatType.PRIVATE:
+            event = to_event(update)
+            if event is not None and not isinstance(event, Picture):  # a picture: read first
+                self.service.expect(event)
+
     async def on_update(self, update: Update) -> None:
         """Handle one update end to end; mark it done in the inbox."""
         if not await self._handle(update):
