@@ -32,8 +32,10 @@ logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float32]
 # Texts scored ahead by `Matcher.prepare` (off the event loop) kept for the match that follows:
-# as many as the updates received ahead of their turns, in a burst, would need.
-SCORED_AHEAD = 1024
+# as many as the updates that may wait for their turns (MAX_WAITING_UPDATES of the Telegram
+# processor), so that none scored when it came is forgotten before its turn in a burst. A row
+# is 100 bytes; the texts are those of the waiting updates (a few MB at worst, then replaced).
+SCORED_AHEAD = 4096
 # Texts scored in one go at most: the encoder's cost per text hardly falls beyond (0.85 ms of
 # CPU in batches of 16, 0.79 in 64), and the first turns need not wait for many more.
 BATCH = 16

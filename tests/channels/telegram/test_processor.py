@@ -15,9 +15,10 @@ from telegram import Update
 
 from bot.app import live_engine
 from bot.channels.base import Incoming, MessageLimits
-from bot.channels.telegram.processor import UpdateProcessor
+from bot.channels.telegram.processor import MAX_WAITING_UPDATES, UpdateProcessor
 from bot.conversation.events import Text
 from bot.conversation.replies import Reply
+from bot.matching.ahead import SCORED_AHEAD
 from bot.service import Services
 from bot.storage.queues import InboxUpdate
 from bot.storage.sqlite import SqliteStore
@@ -91,6 +92,10 @@ async def test_an_update_the_database_failed_is_handled_once_it_works(tmp_path: 
             assert "Apple ID server" in chat.texts[0]  # the user's order kept
             assert "Verification" in chat.texts[1]
             assert (await store.load(7)).pending_entry is not None
+
+
+def test_every_waiting_update_s_scores_can_be_kept_until_its_turn() -> None:
+    assert SCORED_AHEAD >= MAX_WAITING_UPDATES  # else a burst scores some texts twice
 
 
 async def test_updates_are_matched_ahead_while_they_wait_for_their_turn(tmp_path: Path) -> None:
