@@ -44,16 +44,20 @@ _encoder: ThreadPoolExecutor | None = None
 
 
 class ScoredAhead:
-    """Texts' score rows computed by `Matcher.prepare`, the newest SCORED_AHEAD (any thread)."""
+    """Texts' score rows and lengths from `Matcher.prepare`, the newest SCORED_AHEAD (any thread).
+
+    The length is the text's for the decision (Matcher._length): with it, matching a text
+    scored ahead does not normalise it again on the loop.
+    """
 
     def __init__(self) -> None:
-        self._rows: OrderedDict[str, FloatArray] = OrderedDict()
+        self._rows: OrderedDict[str, tuple[FloatArray, int]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def keep(self, texts: Sequence[str], scores: FloatArray) -> None:
+    def keep(self, texts: Sequence[str], scores: FloatArray, lengths: Sequence[int]) -> None:
         with self._lock:
-            for text, row in zip(texts, scores, strict=True):
-                self._rows[text] = row
+            for text, row, length in zip(texts, scores, lengths, strict=True):
+                self._rows[text] = (row, length)
                 self._rows.move_to_end(text)
             while len(self._rows) > SCORED_AHEAD:
                 self._rows.popitem(last=False)
@@ -62,13 +66,14 @@ class ScoredAhead:
         with self._lock:
             return text in self._rows
 
-    def find(self, texts: Sequence[str]) -> FloatArray | None:
-        """Return the texts' rows, or None unless every one was scored ahead."""
+    def find(self, texts: Sequence[str]) -> tuple[FloatArray, list[int]] | None:
+        """Return the texts' rows and lengths, or None unless every one was scored ahead."""
         with self._lock:
-            rows = [self._rows.get(text) for text in texts]
-        if any(row is None for row in rows):
+            found = [self._rows.get(text) for text in texts]
+        kept = [item for item in found if item is not None]
+        if len(kept) < len(found):
             return None
-        return np.stack([row for row in rows if row is not None])
+        return np.stack([row for row, _ in kept]), [length for _, length in kept]
 
 
 def _encoder_thread() -> ThreadPoolExecutor:

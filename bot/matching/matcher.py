@@ -257,7 +257,8 @@ class Matcher:
         if self.scorer is not Scorer.SEMANTIC:
             alone = [self._scores([n], [self._normalize.without_devices(n)]) for n in normalized]
             lexical = np.concatenate(alone)
-        self._ahead.keep(texts, self._combined(texts, normalized, None, lexical))
+        scores = self._combined(texts, normalized, None, lexical)
+        self._ahead.keep(texts, scores, [self._length(n) for n in normalized])
 
     def scored_ahead(self, text: str) -> bool:
         """Return True if `prepare` scored this text lately (match will find its scores)."""
@@ -274,14 +275,20 @@ class Matcher:
         """Match many texts at once: one cdist call per scorer and one encoder call."""
         if not texts:
             return []
-        normalized = [self.normalize(t) for t in texts]
-        scores = self._ahead.find(texts) if embeddings is None else None
-        if scores is None:
+        found = self._ahead.find(texts) if embeddings is None else None
+        if found is None:
+            normalized = [self.normalize(t) for t in texts]
             scores = self._combined(texts, normalized, embeddings)
+            found = scores, [self._length(n) for n in normalized]
+        scores, lengths = found
         return [
-            self._decide(text, len(self._normalize.without_devices(norm).replace(" ", "")), row)
-            for text, norm, row in zip(texts, normalized, scores, strict=True)
+            self._decide(text, length, row)
+            for text, length, row in zip(texts, lengths, scores, strict=True)
         ]
+
+    def _length(self, normalized: str) -> int:
+        """Return how long a text is for MIN_QUERY_LEN: normalised, no devices, no spaces."""
+        return len(self._normalize.without_devices(normalized).replace(" ", ""))
 
     def scores(self, texts: Sequence[str], embeddings: FloatArray | None = None) -> FloatArray:
         """Return each text's score for every entry (rows: texts, columns: entry_ids)."""
