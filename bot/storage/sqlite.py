@@ -171,9 +171,9 @@ def _save_turn(
     """Save a turn in one transaction, in aiosqlite's thread; return the outbox rows' ids.
 
     One thread round trip for the whole transaction instead of one per statement: while the
-    event loop is busy (matching), each round trip can wait for the GIL, with the store's lock
-    held, and the turns queue behind it (bench_bot lost 40% of its pastes to the inbox and
-    outbox statements before this).
+    event loop is busy (matching), each round trip can wait for the GIL (bench_bot lost 40% of
+    its pastes to the inbox and outbox statements before this). One call, so a whole
+    transaction: turns' saves are queued together (sqlite_gate.py).
     """
     conn.execute("BEGIN IMMEDIATE")
     try:
