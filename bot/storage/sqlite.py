@@ -29,6 +29,7 @@ from bot.storage.base import (
     subscriptions_of,
 )
 from bot.storage.queues import PROCESSED_KEEP_SECONDS, OutboxRow, Outgoing
+from bot.storage.sqlite_gate import ConnectionGate
 from bot.storage.sqlite_queues import (
     MARK_DONE,
     UPSERT_USER,
@@ -154,7 +155,7 @@ HISTORY_PAGE_USERS = 1000  # users whose history lines outcomes_by_user reads pe
 async def _one_trip(db: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
     """Run fn(connection, *args) in aiosqlite's thread: one round trip (see _save_turn)."""
     # aiosqlite's own queueing primitive (the same from 0.17 to 0.22): it has no public way
-    # to run several statements in one trip. Called with the store's lock held.
+    # to run several statements in one trip. Called through the store's gate.
     result: T = await db._execute(fn, db._conn, *args)  # type: ignore[no-untyped-call]
     return result
 
@@ -170,9 +171,9 @@ def _save_turn(
     """Save a turn in one transaction, in aiosqlite's thread; return the outbox rows' ids.
 
     One thread round trip for the whole transaction instead of one per statement: while the
-    event loop is busy (matching), each round trip can wait for the GIL, with the store's lock
-    held, and the turns queue behind it (bench_bot lost 40% of its pastes to the inbox and
-    outbox statements before this).
+    event loop is busy (matching), each round trip can wait for the GIL (bench_bot lost 40% of
+    its pastes to the inbox and outbox statements before this). One call, so a whole
+    transaction: turns' saves are queued together (sqlite_gate.py).
     """
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -203,8 +204,8 @@ class SqliteStore(SqliteQueues, Store):
     The file is in WAL mode with synchronous=NORMAL: a committed transaction has been written
     to the WAL before save() returns, so it survives the process being killed (kill -9) at any
     moment; only an OS crash or power loss may lose the last commits, which FULL would prevent
-    at the cost of an fsync per tap. Every operation holds one lock, so the transactions of
-    concurrent coroutines never interleave on the shared connection.
+    at the cost of an fsync per tap. A gate (sqlite_gate.py) keeps the transactions of
+    concurrent coroutines from interleaving on the shared connection.
     """
 
     def __init__(
@@ -212,7 +213,7 @@ class SqliteStore(SqliteQueues, Store):
     ) -> None:
         self._db = db
         self._path = path
-        self._lock = asyncio.Lock()
+        self._gate = ConnectionGate()
         self._lock_wait = lock_wait
 
     @classmethod
@@ -282,7 +283,7 @@ class SqliteStore(SqliteQueues, Store):
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
+        async with self._gate.transaction():
             # IMMEDIATE takes the write lock up front, so a second process makes us wait
             # (busy_timeout, then retries) instead of failing halfway through.
             await _retry_busy(
@@ -300,14 +301,16 @@ class SqliteStore(SqliteQueues, Store):
                 raise
 
     async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        async with self._lock:
-            rows = await _retry_busy(
-                lambda: self._db.execute_fetchall(sql, params), self._lock_wait, self._path
-            )
-            return list(rows)
+        """Run one statement (a transaction by itself) and return its rows."""
+        rows = await _retry_busy(
+            lambda: self._gate.call(lambda: self._db.execute_fetchall(sql, params)),
+            self._lock_wait,
+            self._path,
+        )
+        return list(rows)
 
     async def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        # Only called with the lock held (inside a transaction).
+        # Only called inside a transaction.
         rows = await self._db.execute_fetchall(sql, params)
         return next(iter(rows))[0]
 
@@ -337,12 +340,13 @@ class SqliteStore(SqliteQueues, Store):
         ]
         now = time.time()
         user = user_row(state, now)
-        async with self._lock:
-            ids = await _retry_busy(
-                lambda: _one_trip(self._db, _save_turn, user, lines, update_id, blobs, now),
-                self._lock_wait,
-                self._path,
-            )
+        ids = await _retry_busy(
+            lambda: self._gate.call(
+                lambda: _one_trip(self._db, _save_turn, user, lines, update_id, blobs, now)
+            ),
+            self._lock_wait,
+            self._path,
+        )
         return [OutboxRow(i, m, now) for i, m in zip(ids, outgoing, strict=True)]
 
     async def history(self, user_id: int) -> list[OutcomeRecord]:
@@ -492,7 +496,7 @@ class SqliteStore(SqliteQueues, Store):
 
     async def close(self) -> None:
         """Close the connection after the queued operations; calling it twice is harmless."""
-        async with self._lock:
+        async with self._gate.transaction():
             await self._db.close()
 
 

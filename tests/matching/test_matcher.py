@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from bot.matching.matcher import (
     Scorer,
     matchable,
 )
+from bot.matching.semantic import Encoder, FloatArray, default_encoder
 from tests.support.paths import DATA, ROOT
 
 QUERIES = DATA / "queries.yaml"
@@ -371,6 +373,36 @@ def test_matching_with_an_embedding_made_elsewhere_is_the_same(matcher: Matcher)
         matcher.match(t) for t in texts
     ]
     assert matcher.match_many(texts, vectors) == matcher.match_many(texts)
+
+
+class Counting:
+    """The real encoder, counting the texts it is asked to encode."""
+
+    def __init__(self, inner: Encoder) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.encoded: list[str] = []
+
+    def encode(self, texts: Sequence[str]) -> FloatArray:
+        self.encoded.extend(texts)
+        return self.inner.encode(texts)
+
+
+def test_texts_scored_ahead_match_the_same_without_scoring_again(
+    knowledge: Knowledge, matcher: Matcher
+) -> None:
+    counting = Counting(default_encoder())
+    ahead = Matcher(knowledge, encoder=counting)
+    pasted = "Verification Failed"  # near-verbatim: decided on spelling, never encoded
+    texts = ["my photos stopped syncing", pasted, "hello"]
+    ahead.prepare(texts)
+    assert counting.encoded == [texts[0], texts[2]]
+    counting.encoded.clear()
+    assert [ahead.match(t) for t in texts] == [matcher.match(t) for t in texts]
+    assert ahead.match_many(texts) == matcher.match_many(texts)
+    assert counting.encoded == []  # found, not computed again
+    assert ahead.match("another text entirely") == matcher.match("another text entirely")
+    assert counting.encoded == ["another text entirely"]
 
 
 def test_the_lexical_scorer_needs_no_encoder(knowledge: Knowledge) -> None:

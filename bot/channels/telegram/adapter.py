@@ -7,10 +7,12 @@ and hands private chats to the service and groups to the support group (support.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
 from telegram.constants import ChatType, ParseMode
@@ -26,6 +28,7 @@ from bot.channels.telegram.calls import (
 )
 from bot.channels.telegram.pictures import Picture, PictureReader, picture_of
 from bot.channels.telegram.support import SupportGroup
+from bot.channels.telegram.transport import AiohttpRequest
 from bot.conversation.events import Attachment, Command, Event, Tap, Text
 from bot.conversation.replies import Keyboard, Reply, ShowStats
 from bot.service import ConversationService
@@ -36,6 +39,9 @@ logger = logging.getLogger(__name__)
 # Telegram's limit for one message's text, counted in UTF-16 code units.
 TELEGRAM_LIMITS = MessageLimits(text=4096, count=utf16_units)
 SHOWN_LIMIT = 10_000  # recent messages whose content is remembered: repeated taps come close
+KEYBOARDS = 4096  # keyboards kept in their JSON form (the same few are shown again and again)
+# The parameters every message carries, as Bot.send_message sends them.
+_MESSAGE_FIELDS = {"parse_mode": ParseMode.HTML.value, "link_preview_options": NO_PREVIEW.to_json()}
 _ATTACHMENT_KINDS = (
     "sticker",
     "photo",
@@ -77,6 +83,22 @@ def to_event(update: Update) -> Event | Picture | None:
         if getattr(message, kind, None):
             return Attachment(kind)
     return Attachment("other")
+
+
+@functools.lru_cache(maxsize=KEYBOARDS)
+def markup_json(buttons: Keyboard) -> str | None:
+    """Return an inline keyboard's reply_markup parameter, as PTB writes it (None: no buttons)."""
+    markup = to_markup(buttons)
+    return None if markup is None else markup.to_json()
+
+
+def message_fields(chat_id: int, reply: Reply) -> dict[str, str]:
+    """Return the parameters of sendMessage (and editMessageText, with message_id)."""
+    fields = {"chat_id": str(chat_id), "text": reply.text, **_MESSAGE_FIELDS}
+    markup = markup_json(reply.buttons)
+    if markup is not None:
+        fields["reply_markup"] = markup
+    return fields
 
 
 def to_markup(buttons: Keyboard) -> InlineKeyboardMarkup | None:
@@ -129,42 +151,38 @@ def _fingerprint(reply: Reply) -> int:
 
 @dataclass(frozen=True, slots=True)
 class TelegramChannel:
-    """The channel port over the Bot API: HTML messages, inline keyboards, no link previews."""
+    """The channel port over the Bot API: HTML messages, inline keyboards, no link previews.
+
+    Messages and answers go through `request` (the bot's own) with their parameters written
+    here (AiohttpRequest.call): the same requests as Bot.send_message and the like make.
+    """
 
     bot: Bot
+    request: AiohttpRequest
     limits: MessageLimits = TELEGRAM_LIMITS
     shown: Shown = field(default_factory=Shown)
 
+    async def _call(self, method: str, fields: dict[str, str]) -> Any:
+        return await self.request.call(f"{self.bot.base_url}/{method}", fields)
+
     async def send(self, chat_id: int, reply: Reply) -> int:
         """Send a new message; return its id (raises DeliveryError)."""
-        markup = to_markup(reply.buttons)
         try:  # no retry here: the outbox retries, and keeps the chat's order meanwhile
-            message = await self.bot.send_message(
-                chat_id,
-                reply.text,
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup,
-                link_preview_options=NO_PREVIEW,
-            )
+            message = await self._call("sendMessage", message_fields(chat_id, reply))
         except TelegramError as exc:
             raise delivery_error(exc) from exc
-        self.shown.remember(chat_id, message.message_id, reply)
-        return message.message_id
+        message_id = int(message["message_id"])
+        self.shown.remember(chat_id, message_id, reply)
+        return message_id
 
     async def edit(self, chat_id: int, message_id: int, reply: Reply) -> int | None:
         """Replace a message; None if it can no longer be edited (raises DeliveryError)."""
         if self.shown.shows(chat_id, message_id, reply):  # a repeated tap: nothing to change
             return message_id
-        markup = to_markup(reply.buttons)
+        fields = message_fields(chat_id, reply)
+        fields["message_id"] = str(message_id)
         try:
-            await self.bot.edit_message_text(
-                reply.text,
-                chat_id=chat_id,
-                message_id=message_id,
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup,
-                link_preview_options=NO_PREVIEW,
-            )
+            await self._call("editMessageText", fields)
         except BadRequest as exc:
             if not is_not_modified(exc):  # not modified: it shows this already
                 if edit_impossible(exc):
@@ -177,8 +195,11 @@ class TelegramChannel:
 
     async def answer(self, callback_id: str, text: str | None, alert: bool) -> None:
         """Answer a button press (raises DeliveryError)."""
+        fields = {"callback_query_id": callback_id, "show_alert": "true" if alert else "false"}
+        if text is not None:
+            fields["text"] = text
         try:
-            await self.bot.answer_callback_query(callback_id, text=text, show_alert=alert)
+            await self._call("answerCallbackQuery", fields)
         except TelegramError as exc:
             raise delivery_error(exc) from exc
 
@@ -225,6 +246,14 @@ class TelegramAdapter:
     service: ConversationService
     support: SupportGroup
     pictures: PictureReader
+
+    def received(self, update: Update) -> None:
+        """An update is in the inbox, its turn to come: start what can start before it."""
+        chat = update.effective_chat
+        if chat is not None and chat.type == ChatType.PRIVATE:
+            event = to_event(update)
+            if event is not None and not isinstance(event, Picture):  # a picture: read first
+                self.service.expect(event)
 
     async def on_update(self, update: Update) -> None:
         """Handle one update end to end; mark it done in the inbox."""

@@ -73,7 +73,7 @@ def build_application(settings: Settings, services: Services) -> TelegramBot:
         .get_updates_request(AiohttpRequest(connection_pool_size=1))
         .build()
     )
-    channel = TelegramChannel(app.bot)
+    channel = TelegramChannel(app.bot, request)
     service = services.conversation(
         channel, admin_ids=settings.admin_ids, support=settings.support_chat_id is not None
     )
@@ -86,7 +86,7 @@ def build_application(settings: Settings, services: Services) -> TelegramBot:
     handle: Handle = adapter.on_update
     if services.store.shared:  # other instances receive this user's updates too
         handle = in_inbox_order(app.bot, services.store, handle)
-    processor = UpdateProcessor(handle, services.store, services.locks)
+    processor = UpdateProcessor(handle, services.store, services.locks, received=adapter.received)
     app.add_error_handler(on_error)
 
     async def new_menu(engine: Engine) -> None:  # the menu's texts may have changed

@@ -37,6 +37,7 @@ FIRST_RETRY = 0.5  # seconds before an update the database failed is tried again
 MAX_RETRY = 30.0  # …up to this
 
 Handle = Callable[[Update], Awaitable[None]]
+Received = Callable[[Update], None]
 
 
 class UpdateProcessor:
@@ -56,8 +57,10 @@ class UpdateProcessor:
         max_concurrent_updates: int = CONCURRENT_UPDATES,
         pictures_at_once: int = PICTURES_AT_ONCE,
         max_waiting: int = MAX_WAITING_UPDATES,
+        received: Received | None = None,
     ) -> None:
         self._handle = handle
+        self._received = received  # told of each update as it is queued (matching ahead)
         self._store = store
         self._locks = locks
         self._work = asyncio.Semaphore(max_concurrent_updates)
@@ -88,6 +91,11 @@ class UpdateProcessor:
         self._waiting += 1
         if self._waiting >= self._max_waiting:
             self._room.clear()
+        if self._received is not None:
+            try:
+                self._received(update)
+            except Exception:  # only a head start: the update is handled all the same
+                logger.exception("update %s: could not start ahead of its turn", update.update_id)
         key = user_key(update)
         queue = self._queues.get(key)
         if queue is not None:

@@ -15,9 +15,10 @@ from telegram import Update
 
 from bot.app import live_engine
 from bot.channels.base import Incoming, MessageLimits
-from bot.channels.telegram.processor import UpdateProcessor
+from bot.channels.telegram.processor import MAX_WAITING_UPDATES, UpdateProcessor
 from bot.conversation.events import Text
 from bot.conversation.replies import Reply
+from bot.matching.ahead import SCORED_AHEAD
 from bot.service import Services
 from bot.storage.queues import InboxUpdate
 from bot.storage.sqlite import SqliteStore
@@ -91,3 +92,39 @@ async def test_an_update_the_database_failed_is_handled_once_it_works(tmp_path: 
             assert "Apple ID server" in chat.texts[0]  # the user's order kept
             assert "Verification" in chat.texts[1]
             assert (await store.load(7)).pending_entry is not None
+
+
+def test_every_waiting_update_s_scores_can_be_kept_until_its_turn() -> None:
+    assert SCORED_AHEAD >= MAX_WAITING_UPDATES  # else a burst scores some texts twice
+
+
+async def test_updates_are_matched_ahead_while_they_wait_for_their_turn(tmp_path: Path) -> None:
+    async with await SqliteStore.open(tmp_path / "bot.sqlite3") as store:
+        service = Services(live_engine(KNOWLEDGE, LOCALES), store).conversation(Chat())
+        matcher = service.live.engine.matcher
+        texts = [f"my photos stopped syncing {n}" for n in range(3)]
+        turn = asyncio.Event()
+        told: list[int] = []
+
+        def received(update: Update) -> None:
+            told.append(update.update_id)
+            if update.update_id == 4:
+                raise RuntimeError("a bug in the head start")
+            assert update.message is not None and update.message.text is not None
+            service.expect(Text(update.message.text))
+
+        async def handle(update: Update) -> None:
+            await turn.wait()  # every turn waits: only the head start runs
+
+        processor = UpdateProcessor(handle, store, service.locks, received=received)
+        for n, text in enumerate([*texts, "never told"], start=1):
+            processor.submit(Update.de_json(text_update(n, 7, text), None))
+        assert told == [1, 2, 3, 4]  # as they are queued, not at their turns
+        for _ in range(200):
+            if all(matcher.scored_ahead(t) for t in texts):
+                break
+            await asyncio.sleep(0.01)
+        assert all(matcher.scored_ahead(t) for t in texts)
+        turn.set()
+        await processor.join(10.0)
+        assert processor.waiting == 0  # the update whose head start failed was handled too

@@ -8,13 +8,14 @@ import io
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from urllib.parse import urlencode
 
 import pytest
 from PIL import Image
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from bot.channels.telegram.transport import AiohttpRequest, TooLarge
+from bot.channels.telegram.transport import AiohttpRequest, TooLarge, form_encoded
 from tests.support.fakebotapi import FakeBotApi
 
 TOKEN = "123456:TEST-token"
@@ -146,6 +147,47 @@ async def test_bot_api_errors_keep_their_meaning(api: FakeBotApi) -> None:
             await bot.send_message(USER, "hi")
         with pytest.raises(BadRequest):
             await bot.send_message(USER, "")
+
+
+async def test_a_call_with_written_parameters_is_the_same_request(api: FakeBotApi) -> None:
+    async with ptb_bot(api.base_url) as bot:
+        request = bot.request
+        assert isinstance(request, AiohttpRequest)
+        markup = InlineKeyboardMarkup([[InlineKeyboardButton("✅ 解決した", callback_data="s:1")]])
+        fields = {"chat_id": str(USER), "text": "<b>ステップ</b> 1 & 2", "parse_mode": "HTML"}
+        sent = await request.call(
+            f"{bot.base_url}/sendMessage", fields | {"reply_markup": markup.to_json()}
+        )
+        assert sent["text"] == "ステップ 1 & 2" and isinstance(sent["message_id"], int)
+        by_ptb = await bot.send_message(
+            USER, fields["text"], parse_mode="HTML", reply_markup=markup
+        )
+        first, second = api.requests[-2:]
+        assert first.params == second.params  # what PTB sends, parameter for parameter
+
+        api.fail_next("sendMessage", retry_after=3)  # PTB's errors, as from Bot's methods
+        with pytest.raises(RetryAfter):
+            await request.call(f"{bot.base_url}/sendMessage", fields)
+        api.fail_next(
+            "sendMessage", status=403, description="Forbidden: bot was blocked by the user"
+        )
+        with pytest.raises(Forbidden, match="blocked"):
+            await request.call(f"{bot.base_url}/sendMessage", fields)
+        with pytest.raises(BadRequest):
+            await request.call(f"{bot.base_url}/sendMessage", fields | {"text": ""})
+        # Concurrent calls each send their own parameters.
+        texts = [f"message {n}" for n in range(10)]
+        await asyncio.gather(
+            *(request.call(f"{bot.base_url}/sendMessage", fields | {"text": t}) for t in texts)
+        )
+        assert sorted(m.text for m in api.chat(USER)[-10:]) == sorted(texts)
+        assert by_ptb.message_id == sent["message_id"] + 1
+
+
+def test_form_encoding_is_what_urlencode_writes() -> None:
+    fields = {"chat_id": "-100123", "text": "a b&c=d+e%f/g ✅ 解決 é\n~_.-", "x y": '{"k": [1]}'}
+    assert form_encoded(fields) == urlencode(fields).encode()
+    assert form_encoded({}) == b""
 
 
 async def test_refused_connection_is_a_network_error_without_the_token() -> None:

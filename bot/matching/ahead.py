@@ -1,0 +1,149 @@
+"""Matching ahead of the turns: on a thread of its own, the texts of concurrent turns together.
+
+Matcher.prepare scores texts (all of matching but the decision) and keeps their scores in a
+ScoredAhead, where Matcher.match finds them.
+
+The sentence encoder holds the GIL for most of its few milliseconds per text: one thread of
+its own keeps the event loop's lag low (~20 ms p99 with 50 pastes at once, against 85-130 ms
+in the default pool and 110-250 ms on the loop; benchmarks/bench_match.py). While it scores
+one batch, the texts of the turns that arrive meanwhile wait, and then go as the next batch:
+the encoder costs less than half as much per text in one call for 16 texts as in one call each
+(bench_bot's pastes: 0.85 against 2.15 ms of CPU), and an idle bot's single text waits for
+nothing. A text's decision is the same in any batch (Matcher.prepare; every labelled query).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from bot.matching.matcher import Matcher
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float32]
+# Texts scored ahead by `Matcher.prepare` (off the event loop) kept for the match that follows:
+# as many as the updates that may wait for their turns (MAX_WAITING_UPDATES of the Telegram
+# processor), so that none scored when it came is forgotten before its turn in a burst. A row
+# is 100 bytes; the texts are those of the waiting updates (a few MB at worst, then replaced).
+SCORED_AHEAD = 4096
+# Texts scored in one go at most: the encoder's cost per text hardly falls beyond (0.85 ms of
+# CPU in batches of 16, 0.79 in 64), and the first turns need not wait for many more.
+BATCH = 16
+
+_encoder: ThreadPoolExecutor | None = None
+
+
+class ScoredAhead:
+    """Texts' score rows and lengths from `Matcher.prepare`, the newest SCORED_AHEAD (any thread).
+
+    The length is the text's for the decision (Matcher._length): with it, matching a text
+    scored ahead does not normalise it again on the loop.
+    """
+
+    def __init__(self) -> None:
+        self._rows: OrderedDict[str, tuple[FloatArray, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def keep(self, texts: Sequence[str], scores: FloatArray, lengths: Sequence[int]) -> None:
+        with self._lock:
+            for text, row, length in zip(texts, scores, lengths, strict=True):
+                self._rows[text] = (row, length)
+                self._rows.move_to_end(text)
+            while len(self._rows) > SCORED_AHEAD:
+                self._rows.popitem(last=False)
+
+    def __contains__(self, text: str) -> bool:
+        with self._lock:
+            return text in self._rows
+
+    def find(self, texts: Sequence[str]) -> tuple[FloatArray, list[int]] | None:
+        """Return the texts' rows and lengths, or None unless every one was scored ahead."""
+        with self._lock:
+            found = [self._rows.get(text) for text in texts]
+        kept = [item for item in found if item is not None]
+        if len(kept) < len(found):
+            return None
+        return np.stack([row for row, _ in kept]), [length for _, length in kept]
+
+
+def _encoder_thread() -> ThreadPoolExecutor:
+    global _encoder
+    if _encoder is None:
+        _encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
+    return _encoder
+
+
+Key = tuple["Matcher", str]  # a text, and the matcher (the engine's: a reload brings another)
+
+
+class MatchAhead:
+    """Score texts ahead of their turns (Matcher.prepare), those waiting at once in batches.
+
+    A channel may `start` as soon as an update is received, so that the encoder's thread works
+    on the texts of updates that still wait for their turn (or for a free slot) while the loop
+    runs other turns; the turn's `prepare` then waits for that same scoring, or for none.
+    One per conversation service; the thread is the process's one.
+    """
+
+    __slots__ = ("_runner", "_scoring", "_waiting")
+
+    def __init__(self) -> None:
+        self._waiting: list[Key] = []  # in the order they came
+        self._scoring: dict[Key, asyncio.Future[None]] = {}  # waiting, or in the batch scored
+        self._runner: asyncio.Task[None] | None = None
+
+    def start(self, matcher: Matcher, texts: Sequence[str]) -> None:
+        """Have the texts scored ahead, without waiting (a turn will match them)."""
+        self._submit(matcher, texts)
+
+    async def prepare(self, matcher: Matcher, texts: Sequence[str]) -> None:
+        """Return once the texts are scored ahead (or scoring ahead failed: match scores them)."""
+        scoring = self._submit(matcher, texts)
+        if scoring:  # not cancelled with this turn: another may wait for the same text
+            await asyncio.wait(scoring)
+
+    def _submit(self, matcher: Matcher, texts: Sequence[str]) -> list[asyncio.Future[None]]:
+        scoring = []
+        for text in texts:
+            key = (matcher, text)
+            future = self._scoring.get(key)
+            if future is None:
+                if matcher.scored_ahead(text):
+                    continue
+                future = self._scoring[key] = asyncio.get_running_loop().create_future()
+                self._waiting.append(key)
+            scoring.append(future)
+        if self._waiting and (self._runner is None or self._runner.done()):
+            self._runner = asyncio.create_task(self._run())
+        return scoring
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiting:
+            batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
+            try:
+                await loop.run_in_executor(_encoder_thread(), _prepare, batch)
+            except Exception:  # a bug: each turn's own match() meets it again, in its turn
+                logger.exception("could not match %d text(s) ahead of their turns", len(batch))
+            finally:
+                for key in batch:
+                    self._scoring.pop(key).set_result(None)
+
+
+def _prepare(batch: Sequence[Key]) -> None:
+    """Score a batch's texts, in the encoder's thread: one call per matcher (one, but a reload)."""
+    by_matcher: dict[Matcher, list[str]] = {}
+    for matcher, text in batch:
+        by_matcher.setdefault(matcher, []).append(text)
+    for matcher, texts in by_matcher.items():
+        matcher.prepare(texts)

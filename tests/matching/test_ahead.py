@@ -1,0 +1,103 @@
+"""Tests of matching ahead of the turns: concurrent turns' texts scored together, off the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import pytest
+
+from bot.content.knowledge import Knowledge, load_knowledge
+from bot.matching.ahead import MatchAhead
+from bot.matching.matcher import Matcher
+from bot.matching.semantic import Encoder, FloatArray, default_encoder
+from tests.support.paths import ROOT
+
+TEXTS = [
+    "my photos stopped syncing",
+    "Verification Failed",  # near-verbatim: decided on spelling, never encoded
+    "iCloud keeps asking for my password",
+    "hello",
+    "写真がどこにも出てこないんです",
+]
+
+
+class Calls:
+    """The real encoder, recording each call's texts."""
+
+    def __init__(self, inner: Encoder, fail: bool = False) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.fail = fail
+        self.calls: list[list[str]] = []
+
+    def encode(self, texts: Sequence[str]) -> FloatArray:
+        self.calls.append(list(texts))
+        if self.fail:
+            raise RuntimeError("encoder broken")
+        return self.inner.encode(texts)
+
+
+@pytest.fixture(scope="module")
+def knowledge() -> Knowledge:
+    return load_knowledge(ROOT / "knowledge")
+
+
+async def test_concurrent_turns_texts_go_to_the_encoder_together(knowledge: Knowledge) -> None:
+    encoder = Calls(default_encoder())
+    matcher = Matcher(knowledge, encoder=encoder)
+    ahead = MatchAhead()
+    await asyncio.gather(*(ahead.prepare(matcher, [t]) for t in TEXTS))
+    assert encoder.calls == [[TEXTS[0], TEXTS[2], TEXTS[3], TEXTS[4]]]
+    encoder.calls.clear()
+    plain = Matcher(knowledge)
+    assert [matcher.match(t) for t in TEXTS] == [plain.match(t) for t in TEXTS]
+    assert encoder.calls == []  # scored ahead: nothing left to encode
+
+    await ahead.prepare(matcher, ["iCloud storage is almost full"])  # alone: at once
+    assert encoder.calls == [["iCloud storage is almost full"]]
+    await ahead.prepare(matcher, [])
+    assert len(encoder.calls) == 1
+
+
+async def test_texts_arriving_during_a_batch_make_the_next(knowledge: Knowledge) -> None:
+    encoder = Calls(default_encoder())
+    matcher = Matcher(knowledge, encoder=encoder)
+    ahead = MatchAhead()
+    first = asyncio.create_task(ahead.prepare(matcher, [TEXTS[0]]))
+    await asyncio.sleep(0.001)  # the first batch is on the encoder's thread
+    await asyncio.gather(first, *(ahead.prepare(matcher, [t]) for t in TEXTS[2:]))
+    assert encoder.calls == [[TEXTS[0]], TEXTS[2:]]
+
+
+async def test_a_failure_ahead_is_left_to_the_turn(
+    knowledge: Knowledge, caplog: pytest.LogCaptureFixture
+) -> None:
+    matcher = Matcher(knowledge, encoder=Calls(default_encoder(), fail=True))
+    with caplog.at_level(logging.ERROR):
+        await MatchAhead().prepare(matcher, [TEXTS[0]])
+    assert "could not match 1 text(s) ahead" in caplog.text
+    with pytest.raises(RuntimeError, match="encoder broken"):
+        matcher.match(TEXTS[0])  # the turn meets the bug itself, as without matching ahead
+
+
+async def test_a_turn_waits_for_the_scoring_started_when_its_update_came(
+    knowledge: Knowledge,
+) -> None:
+    encoder = Calls(default_encoder())
+    matcher = Matcher(knowledge, encoder=encoder)
+    ahead = MatchAhead()
+    ahead.start(matcher, [TEXTS[0], TEXTS[2]])
+    ahead.start(matcher, [TEXTS[0]])  # received twice: scored once
+    turn = asyncio.create_task(ahead.prepare(matcher, [TEXTS[0]]))
+    await turn
+    assert matcher.scored_ahead(TEXTS[0]) and matcher.scored_ahead(TEXTS[2])
+    await ahead.prepare(matcher, [TEXTS[2]])  # scored already: nothing to wait for
+    assert encoder.calls == [[TEXTS[0], TEXTS[2]]]
+    cancelled = asyncio.create_task(ahead.prepare(matcher, [TEXTS[3]]))
+    waiting = asyncio.create_task(ahead.prepare(matcher, [TEXTS[3]]))
+    await asyncio.sleep(0)
+    cancelled.cancel()  # one turn gone: the other still gets its scores
+    await waiting
+    assert matcher.scored_ahead(TEXTS[3])
