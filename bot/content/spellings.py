@@ -14,7 +14,7 @@ from bot.content.text import fold
 SPELLINGS_PATH = Path(__file__).resolve().parents[2] / "knowledge" / "spellings.yaml"
 
 _SECTIONS = frozenset({"spellings", "english", "context", "topics", "devices"})
-_CONTEXT_KINDS = ("strong", "foreign")
+_CONTEXT_KINDS = ("strong", "subject", "foreign")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,8 @@ class Spellings:
 
     replacements: Mapping[str, str]
     strong: tuple[str, ...] = ()
+    # Words of this bot's subject that name no iCloud problem (対処法, fixes): context, no topic.
+    subject: tuple[str, ...] = ()
     foreign: tuple[str, ...] = ()
     topics: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     devices: Mapping[Device, tuple[str, ...]] = field(default_factory=dict)
@@ -100,7 +102,10 @@ def load_spellings(path: Path = SPELLINGS_PATH) -> Spellings:
     context = _word_lists(r, doc, "context")
     for kind in context:
         if kind not in _CONTEXT_KINDS:
-            r.problem(line_of(doc.get("context"), 1), f"context.{kind}: expected strong or foreign")
+            r.problem(
+                line_of(doc.get("context"), 1),
+                f"context.{kind}: expected strong, subject or foreign",
+            )
     topics = _word_lists(r, doc, "topics")
     devices = _word_lists(r, doc, "devices")
     for name in devices:
@@ -116,6 +121,7 @@ def load_spellings(path: Path = SPELLINGS_PATH) -> Spellings:
     return Spellings(
         replacements,
         strong=context.get("strong", ()),
+        subject=context.get("subject", ()),
         foreign=context.get("foreign", ()),
         topics=topics,
         devices={Device(name): words for name, words in devices.items()},
