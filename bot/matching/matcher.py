@@ -58,8 +58,8 @@ class Calibration:
 # `python -m benchmarks.crossval_match` (tuning split only), which also estimates what the rule
 # achieves on texts it was not chosen on.
 CALIBRATIONS: dict[Scorer, Calibration] = {
-    Scorer.LEXICAL: Calibration(threshold=71.0, margin=6.0, floor=42.5),
-    Scorer.SEMANTIC: Calibration(threshold=44.5, margin=4.0, floor=25.0),
+    Scorer.LEXICAL: Calibration(threshold=71.0, margin=7.0, floor=42.5),
+    Scorer.SEMANTIC: Calibration(threshold=44.5, margin=5.0, floor=25.0),
     Scorer.BLEND: Calibration(threshold=46.5, margin=3.0, floor=32.5),
 }
 # The blend: BLEND_LEXICAL x the lexical score + (1 - BLEND_LEXICAL) x the semantic score, both
@@ -288,25 +288,30 @@ class Matcher:
         scoring = [self._normalize.without_devices(n) for n in normalized]
         if self._semantic is None:
             return self._scores(normalized, scoring)
-        if self.scorer is Scorer.BLEND:
-            lexical = self._scores(normalized, scoring)
-            verbatim = _verbatim(lexical)
-            if verbatim.any():  # decided on spelling; the others are scored in full, alone
-                rest = [i for i, v in enumerate(verbatim) if not v]
-                scores = lexical.copy()
-                if rest:
-                    scores[rest] = self._blend(
-                        [texts[i] for i in rest],
-                        [normalized[i] for i in rest],
-                        None if embeddings is None else embeddings[rest],
-                    )
-                return scores
-        blended: FloatArray = self._blend(texts, normalized, embeddings)
-        return blended
+        if self.scorer is not Scorer.BLEND:
+            semantic: FloatArray = self._blend(texts, normalized, embeddings, None)
+            return semantic
+        lexical = self._scores(normalized, scoring)
+        # A near-verbatim text is decided on spelling; the others are blended with meaning.
+        rest = [int(i) for i in np.flatnonzero(~_verbatim(lexical))]
+        scores = lexical.copy()
+        if rest:
+            scores[rest] = self._blend(
+                [texts[i] for i in rest],
+                [normalized[i] for i in rest],
+                None if embeddings is None else embeddings[rest],
+                lexical[rest],
+            )
+        return scores
 
-    def _blend(self, texts: Sequence[str], normalized: list[str], vecs: FloatArray | None) -> Any:
-        """Score with meaning: the semantic scorer, or its blend with the lexical one."""
-        scoring = [self._normalize.without_devices(n) for n in normalized]
+    def _blend(
+        self,
+        texts: Sequence[str],
+        normalized: list[str],
+        vecs: FloatArray | None,
+        lexical: FloatArray | None,
+    ) -> Any:
+        """Score with meaning: alone (no lexical scores given) or blended with the lexical."""
         assert self._semantic is not None
         encoded = [_for_encoder(self._normalize, t) for t in texts]
         vectors = self._semantic.vectors(encoded) if vecs is None else vecs
@@ -321,8 +326,7 @@ class Matcher:
         semantic = np.where(elsewhere[:, None], semantic - UNRELATED_PENALTY, semantic)
         # Nothing left after normalising (emoji, punctuation): nothing to mean either.
         semantic[np.array([not t for t in normalized], dtype=bool)] = 0
-        if self.scorer is not Scorer.SEMANTIC:
-            lexical = self._scores(normalized, scoring)
+        if lexical is not None:
             blend = BLEND_LEXICAL * lexical + (1 - BLEND_LEXICAL) * semantic
             # What the lexical scorer alone is sure of stays sure (a message pasted inside a long
             # text, a hiragana-only error that the encoder reads poorly): its score, moved down
@@ -347,7 +351,9 @@ class Matcher:
         scores = np.zeros((len(normalized), len(self.entry_ids)), dtype=np.float32)
         ends = np.append(self._entry_starts[1:], len(self._patterns.lengths))
         for row, (text, scored) in enumerate(zip(normalized, scoring, strict=True)):
-            entries = self._prefilter.best_groups(self._windows(scored), PREFILTER_ENTRIES)
+            entries = self._prefilter.best_groups(
+                _windows(self._window, self._stride, scored), PREFILTER_ENTRIES
+            )
             sizes = ends[entries] - self._entry_starts[entries]
             starts = np.cumsum([0, *sizes[:-1]], dtype=np.intp)
             # The chosen entries' pattern columns, in order: each run shifted to its entry.
@@ -371,7 +377,7 @@ class Matcher:
         owners: list[int] = []
         for text in scoring:
             owners.append(len(windows))
-            windows.extend(self._windows(text))
+            windows.extend(_windows(self._window, self._stride, text))
         index = _Batch(windows, patterns)
 
         common = index.cdist(LCSseq.similarity)
@@ -441,12 +447,6 @@ class Matcher:
     def _topic_matrix(self, found: Sequence[frozenset[str]]) -> npt.NDArray[np.bool_]:
         rows = [[name in topics for name in self._topic_names] for topics in found]
         return np.array(rows, dtype=bool).reshape(len(found), len(self._topic_names))
-
-    def _windows(self, text: str) -> list[str]:
-        if len(text) <= self._window:
-            return [text]
-        last = len(text) - self._window
-        return [text[s : s + self._window] for s in [*range(0, last, self._stride), last]]
 
     def _decide(self, text: str, length: int, row: FloatArray) -> MatchResult:
         order = np.argsort(-row, kind="stable")
@@ -573,3 +573,11 @@ def _context_penalty(normalizer: Normalizer, normalized: list[str], penalty: flo
         for t in normalized
     ]
     return np.array(lost, dtype=np.float32)
+
+
+def _windows(window: int, stride: int, text: str) -> list[str]:
+    """Cut a long text into overlapping windows (see MAX_INPUT_CHARS); a short one is one."""
+    if len(text) <= window:
+        return [text]
+    last = len(text) - window
+    return [text[s : s + window] for s in [*range(0, last, stride), last]]
