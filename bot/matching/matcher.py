@@ -58,9 +58,9 @@ class Calibration:
 # `python -m benchmarks.crossval_match` (tuning split only), which also estimates what the rule
 # achieves on texts it was not chosen on.
 CALIBRATIONS: dict[Scorer, Calibration] = {
-    Scorer.LEXICAL: Calibration(threshold=71.0, margin=7.0, floor=42.5),
-    Scorer.SEMANTIC: Calibration(threshold=44.5, margin=5.0, floor=25.0),
-    Scorer.BLEND: Calibration(threshold=46.5, margin=3.0, floor=32.5),
+    Scorer.LEXICAL: Calibration(threshold=71.0, margin=6.0, floor=42.5),
+    Scorer.SEMANTIC: Calibration(threshold=44.5, margin=6.0, floor=25.0),
+    Scorer.BLEND: Calibration(threshold=46.0, margin=3.0, floor=32.5),
 }
 # The blend: BLEND_LEXICAL x the lexical score + (1 - BLEND_LEXICAL) x the semantic score, both
 # 0-100. The semantic score is the cosine rescaled so that SEMANTIC_ZERO (what unrelated
