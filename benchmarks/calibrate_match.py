@@ -97,11 +97,16 @@ def choose(data: Scored) -> dict[str, float]:
             chosen = max(chosen, key) if chosen else key
     _, direct, wrong, threshold, margin = chosen
     taken = _taken(data, threshold, margin)
-    floor_key: tuple[float, float] = (-1.0, 0.0)
+    # The floors that offer the right entry most often, within the negatives' budget; of them
+    # the middle one: the highest merely fits these queries, the lowest asks the most negatives.
+    allowed: list[tuple[float, float]] = []
     for floor in FLOORS:
         asked_right, negatives_asked = _asked(data, taken, floor)
         if negatives_asked <= MAX_NEGATIVES_ASKED:
-            floor_key = max(floor_key, (asked_right, float(floor)))
+            allowed.append((asked_right, float(floor)))
+    top = max(a for a, _ in allowed)
+    best_floors = [f for a, f in allowed if a == top]
+    floor_key = (top, best_floors[len(best_floors) // 2])
     return {
         "threshold": threshold,
         "margin": margin,
