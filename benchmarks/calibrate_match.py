@@ -64,7 +64,7 @@ def score(scorer: Scorer, labelled: Sequence[Labelled] | None = None) -> Scored:
     matcher = Matcher(content.knowledge, content.normalizer, scorer=scorer)
     items = list(labelled) if labelled is not None else load_labelled(QUERIES)
     scores = matcher.scores([item.text for item in items])
-    lengths = np.array([len(matcher.normalize(i.text).replace(" ", "")) for i in items])
+    lengths = np.array([matcher.query_length(i.text) for i in items])
     return Scored(items, np.array(matcher.entry_ids), scores, lengths)
 
 

@@ -133,9 +133,7 @@ class Engine:
 
     def wants_status(self, event: Event, result: Result) -> bool:
         """Return True if `result`, decided without `ctx.status`, would use the live status."""
-        return status.wants_status(self, event, result) or topics.wants_status(
-            self, event, result
-        )
+        return status.wants_status(self, event, result) or topics.wants_status(self, event, result)
 
     def status_fixed_reply(self, sub: Subscription) -> Reply:
         """Return the message that tells a subscriber Apple reports their services fixed."""

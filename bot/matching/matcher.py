@@ -17,6 +17,10 @@ from rapidfuzz.distance import LCSseq
 from bot.content.knowledge import Entry, Knowledge, Topic
 from bot.content.languages import LANGUAGES
 from bot.content.text import fold
+from bot.matching.decision import MAX_ALTERNATIVES as MAX_ALTERNATIVES
+from bot.matching.decision import MIN_QUERY_LEN as MIN_QUERY_LEN
+from bot.matching.decision import MIN_SPECIFIC_LEN, Calibration, MatchResult, decide
+from bot.matching.decision import Alternative as Alternative
 from bot.matching.normalize import Normalizer, default_normalizer
 from bot.matching.prefilter import BigramIndex
 from bot.matching.semantic import (
@@ -35,15 +39,6 @@ class Scorer(StrEnum):
     LEXICAL = "lexical"
     SEMANTIC = "semantic"
     BLEND = "blend"
-
-
-@dataclass(frozen=True, slots=True)
-class Calibration:
-    """When a scorer's best entry is taken, asked about, or left out."""
-
-    threshold: float  # accept the best entry only from this score (0-100) on…
-    margin: float  # … and only when it beats the best other entry by this much; else ask
-    floor: float  # offer an entry as "did you mean" only from this score on
 
 
 # Chosen on the tuning split only (tests/data/queries.yaml) by `python -m
@@ -85,8 +80,6 @@ UNRELATED_PENALTY = 20.0
 UNRELATED_BLEND_PENALTY = 10.0
 # The lowest "did you mean" floor of any scorer (a result's alternatives all score this much).
 ALTERNATIVE_FLOOR = min(c.floor for c in CALIBRATIONS.values())
-# How many alternatives a result carries at most.
-MAX_ALTERNATIVES = 3
 # partial_ratio, the dearest lexical scorer, is skipped where it cannot lift a pair to this.
 PARTIAL_FLOOR = 60.0
 
@@ -127,9 +120,6 @@ MIN_WINDOW = 64
 # partial_ratio runs on this many windows of a long text: those in which some pattern's characters
 # occur most completely, in order (LCS / pattern length), which a pasted message always tops.
 PARTIAL_WINDOWS = 4
-# A text shorter than this (normalised, spaces aside: "iCloud", "sync", "エラー") names a subject
-# but not a problem; it gets alternatives, never an entry.
-MIN_QUERY_LEN = 8
 # cdist starts threads only when a batch has this many rows; for one short query they cost more
 # than they save.
 PARALLEL_MIN_ROWS = 256
@@ -142,34 +132,6 @@ PREFILTER_MIN_ENTRIES = 256
 PREFILTER_ENTRIES = 128
 
 FloatArray = npt.NDArray[np.float32]
-
-
-@dataclass(frozen=True, slots=True)
-class Alternative:
-    """Another entry the text may be about, with its score."""
-
-    entry: str
-    score: float
-
-
-@dataclass(frozen=True, slots=True)
-class MatchResult:
-    """The entry a text is about (or None when unsure), its score and the runners-up.
-
-    A question about a topic of knowledge/info.yaml (prices, contacting Apple…) sets `topic`
-    instead of `entry`; alternatives name entries and topics alike.
-    """
-
-    query: str
-    entry: str | None
-    score: float
-    alternatives: tuple[Alternative, ...] = ()
-    topic: str | None = None
-
-    @property
-    def found(self) -> str | None:
-        """Return the entry or topic recognised, or None."""
-        return self.entry if self.entry is not None else self.topic
 
 
 class Matcher:
@@ -244,6 +206,10 @@ class Matcher:
         """Return the form in which this matcher compares a text."""
         return self._normalize(text[:MAX_INPUT_CHARS])
 
+    def query_length(self, text: str) -> int:
+        """Return the length that MIN_QUERY_LEN asks of a text (see _query_length)."""
+        return _query_length(self._normalize, self.normalize(text))
+
     def embed(self, texts: Sequence[str]) -> FloatArray | None:
         """Return the texts' sentence vectors (None without an encoder), kept for their match."""
         if self._semantic is None:
@@ -273,8 +239,9 @@ class Matcher:
             return []
         normalized = [self.normalize(t) for t in texts]
         scores = self._combined(texts, normalized, embeddings)
+        rule, ids = self.calibration, self.entry_ids
         return [
-            self._decide(text, len(self._normalize.without_devices(norm).replace(" ", "")), row)
+            decide(rule, ids, self._topic_ids, text, _query_length(self._normalize, norm), row)
             for text, norm, row in zip(texts, normalized, scores, strict=True)
         ]
 
@@ -449,30 +416,6 @@ class Matcher:
         rows = [[name in topics for name in self._topic_names] for topics in found]
         return np.array(rows, dtype=bool).reshape(len(found), len(self._topic_names))
 
-    def _decide(self, text: str, length: int, row: FloatArray) -> MatchResult:
-        order = np.argsort(-row, kind="stable")
-        best = float(row[order[0]])
-        runner_up = float(row[order[1]]) if len(order) > 1 else 0.0
-        rule = self.calibration
-        clear = best >= rule.threshold and best - runner_up >= rule.margin
-        sure = length >= MIN_QUERY_LEN and clear
-        found = self.entry_ids[order[0]] if sure else None
-        # order is best first: stop at the floor or once there are enough, not at the last entry.
-        above_floor = itertools.takewhile(lambda i: row[i] >= rule.floor, order)
-        alternatives = tuple(
-            itertools.islice(
-                (
-                    Alternative(self.entry_ids[i], round(float(row[i]), 1))
-                    for i in above_floor
-                    if self.entry_ids[i] != found
-                ),
-                MAX_ALTERNATIVES,
-            )
-        )
-        if found in self._topic_ids:
-            return MatchResult(text, None, round(best, 1), alternatives, topic=found)
-        return MatchResult(text, found, round(best, 1), alternatives)
-
 
 @dataclass(frozen=True, slots=True)
 class _Patterns:
@@ -582,3 +525,10 @@ def _windows(window: int, stride: int, text: str) -> list[str]:
         return [text]
     last = len(text) - window
     return [text[s : s + window] for s in [*range(0, last, stride), last]]
+
+
+def _query_length(normalizer: Normalizer, normalized: str) -> int:
+    """Return a text's length, spaces and devices aside; 0 for a vague one (MIN_SPECIFIC_LEN)."""
+    if normalizer.specific_length(normalized) < MIN_SPECIFIC_LEN:
+        return 0
+    return len(normalizer.without_devices(normalized).replace(" ", ""))

@@ -238,6 +238,15 @@ def test_a_bare_word_gets_alternatives_not_an_entry(matcher: Matcher) -> None:
     assert result.alternatives
 
 
+@pytest.mark.parametrize("text", ["iCloudのエラー", "icloud problem", "Apple IDの問題"])
+def test_the_subject_and_a_generic_word_get_alternatives_not_an_entry(
+    matcher: Matcher, text: str
+) -> None:
+    result = matcher.match(text)
+    assert result.found is None, describe(result, frozenset())
+    assert result.alternatives
+
+
 def test_empty_text_scores_nothing(matcher: Matcher) -> None:
     assert matcher.match("") == MatchResult(query="", entry=None, score=0.0, alternatives=())
 

@@ -208,7 +208,7 @@ def test_a_table_of_its_own() -> None:
         ("readings:\n  検証: けんしょう\n", "unknown key 'readings'"),
         ("english: {a: b}\n", "english: expected a list of words"),
         ("devices:\n  android: [pixel]\n", "devices.android: expected iphone, mac or windows"),
-        ("context:\n  weak: [x]\n", "context.weak: expected strong, subject or foreign"),
+        ("context:\n  weak: [x]\n", "context.weak: expected one of strong, subject"),
         ("colours: {}\n", "unknown key 'colours'"),
         (
             "spellings:\n  icloud: [アイクラウド]\n  apple: [アイクラウド]\n",
