@@ -14,7 +14,7 @@ from bot.content.text import fold
 SPELLINGS_PATH = Path(__file__).resolve().parents[2] / "knowledge" / "spellings.yaml"
 
 _SECTIONS = frozenset({"spellings", "english", "context", "topics", "devices"})
-_CONTEXT_KINDS = ("strong", "foreign")
+_CONTEXT_KINDS = ("strong", "subject", "foreign", "generic")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +23,11 @@ class Spellings:
 
     replacements: Mapping[str, str]
     strong: tuple[str, ...] = ()
+    # Words of this bot's subject that name no iCloud problem (対処法, fixes): context, no topic.
+    subject: tuple[str, ...] = ()
     foreign: tuple[str, ...] = ()
+    # Words that name the subject without saying anything about it (error, problem).
+    generic: tuple[str, ...] = ()
     topics: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     devices: Mapping[Device, tuple[str, ...]] = field(default_factory=dict)
     # Short English words that look like romaji ("to", "be"): never read as Japanese.
@@ -100,7 +104,10 @@ def load_spellings(path: Path = SPELLINGS_PATH) -> Spellings:
     context = _word_lists(r, doc, "context")
     for kind in context:
         if kind not in _CONTEXT_KINDS:
-            r.problem(line_of(doc.get("context"), 1), f"context.{kind}: expected strong or foreign")
+            r.problem(
+                line_of(doc.get("context"), 1),
+                f"context.{kind}: expected one of {', '.join(_CONTEXT_KINDS)}",
+            )
     topics = _word_lists(r, doc, "topics")
     devices = _word_lists(r, doc, "devices")
     for name in devices:
@@ -116,7 +123,9 @@ def load_spellings(path: Path = SPELLINGS_PATH) -> Spellings:
     return Spellings(
         replacements,
         strong=context.get("strong", ()),
+        subject=context.get("subject", ()),
         foreign=context.get("foreign", ()),
+        generic=context.get("generic", ()),
         topics=topics,
         devices={Device(name): words for name, words in devices.items()},
         english=tuple(english),

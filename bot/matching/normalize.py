@@ -65,6 +65,8 @@ class Normalizer:
         # Context and device words go through the whole pipeline so they look like the texts
         # they are searched in (パソコン is "pc" by then).
         self._strong = _term_pattern(self(t) for t in spellings.strong)
+        self._subject = _term_pattern(self(t) for t in spellings.subject)
+        self._generic = _term_pattern(self(t) for t in [*spellings.strong, *spellings.generic])
         self._foreign = _term_pattern(self(t) for t in spellings.foreign)
         self._topics = {
             topic: _term_pattern(self(t) for t in terms)
@@ -115,7 +117,24 @@ class Normalizer:
         """Tell whether a normalised text is about iCloud or Apple rather than something else."""
         if self._strong.search(normalized):
             return True
-        return bool(self.topics(normalized)) and not self._foreign.search(normalized)
+        if self._foreign.search(normalized):
+            return False
+        return bool(self.topics(normalized)) or bool(self._subject.search(normalized))
+
+    def specific_length(self, normalized: str) -> int:
+        """Return how many characters a text has beyond naming the subject ("iCloudのエラー").
+
+        A text that names a topic is specific however short; the others count without spaces,
+        devices, iCloud/Apple and generic words (error, problem).
+        """
+        text = self.without_devices(normalized)
+        if self.topics(text):
+            return len(text.replace(" ", ""))
+        return len(self._generic.sub("", text).replace(" ", ""))
+
+    def is_foreign(self, normalized: str) -> bool:
+        """Tell whether a normalised text names another service or device and not iCloud/Apple."""
+        return not self._strong.search(normalized) and bool(self._foreign.search(normalized))
 
     def detect_device(self, text: str) -> Device | None:
         """Return the one device a text names, or None if it names none or several."""

@@ -446,7 +446,8 @@ def test_pattern_counts(k: Knowledge) -> None:
     for entry in k.entries.values():
         for lang in LANGUAGES.codes:
             patterns = entry.patterns[lang]
-            assert 6 <= len(patterns) <= 15, (entry.id, lang, len(patterns))
+            # Enough ways of saying it for the encoder, not so many that the lexical scan slows.
+            assert 6 <= len(patterns) <= 25, (entry.id, lang, len(patterns))
             assert len(set(patterns)) == len(patterns), (entry.id, lang)
 
 

@@ -183,6 +183,13 @@ def test_topics_and_context() -> None:
     assert normalizer.has_context(normalize("写真が同期されない"))
     assert not normalizer.has_context(normalize("Androidの写真が同期されない"))
     assert not normalizer.has_context(normalize("プリンターがWi-Fiに接続できません"))
+    # Words about fixing these errors are context without being a topic.
+    assert normalizer.has_context(normalize("対処法を教えて"))
+    assert normalizer.has_context(normalize("which fix works best"))
+    assert not normalizer.topics(normalize("対処法を教えて"))
+    assert not normalizer.has_context(normalize("Googleドライブの対処法"))
+    assert normalizer.is_foreign(normalize("Googleドライブの対処法"))
+    assert not normalizer.is_foreign(normalize("GoogleドライブとiCloudの同期"))
 
 
 def test_a_table_of_its_own() -> None:
@@ -201,7 +208,7 @@ def test_a_table_of_its_own() -> None:
         ("readings:\n  検証: けんしょう\n", "unknown key 'readings'"),
         ("english: {a: b}\n", "english: expected a list of words"),
         ("devices:\n  android: [pixel]\n", "devices.android: expected iphone, mac or windows"),
-        ("context:\n  weak: [x]\n", "context.weak: expected strong or foreign"),
+        ("context:\n  weak: [x]\n", "context.weak: expected one of strong, subject"),
         ("colours: {}\n", "unknown key 'colours'"),
         (
             "spellings:\n  icloud: [アイクラウド]\n  apple: [アイクラウド]\n",
