@@ -446,3 +446,31 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@pytest.mark.parametrize(
+    ("text", "entry"),
+    [
+        ("空き容量が足りないって言われる", "storage_full"),
+        ("家のWi-Fiだと無理だけどモバイル通信ならいける", "faq_wifi_only"),
+        ("サインインのところでぐるぐるしたまま進まない", "cannot_sign_in"),
+        ("直しても数日でまた同じエラーになる", "faq_recurring_error"),
+        ("icloud ni tsunagaranai", "cannot_connect_icloud"),
+        ("verificaton faild when i log in", "verification_failed"),
+        ("the icloud error keeps coming back every week", "faq_recurring_error"),
+        ("Cannot connect to iCloud on my iPad", "cannot_connect_icloud"),
+        ("only Pages shows the icloud error, everything else syncs", "faq_single_app"),
+        ("How much does iCloud+ cost?", "icloud_plus"),
+        ("iCloud+の料金はいくら?", "icloud_plus"),
+        ("How do I contact Apple Support?", "contact_apple"),
+        ("Is iCloud down?", "icloud_status"),
+        ("2ファクタ認証のコードが届かない", "verification_code_missing"),
+    ],
+)
+def test_the_messages_people_wrote_in_the_issue_are_recognised(
+    matcher: Matcher, text: str, entry: str
+) -> None:
+    # Issue 11's examples of what failed: stories, romaji, typos, questions about the article
+    # (an entry, or a topic of the article).
+    found = matcher.match(text)
+    assert (found.entry or found.topic) == entry
