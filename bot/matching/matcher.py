@@ -125,12 +125,14 @@ PARTIAL_WINDOWS = 4
 # than they save.
 PARALLEL_MIN_ROWS = 256
 # Above this many entries (a knowledge base some twenty times ours), a text is scored only
-# against the PREFILTER_ENTRIES entries whose patterns share the most character pairs with it
-# (bot/prefilter.py): scoring every pattern costs about a microsecond per pattern and scorer.
-# The chosen entries are scored exactly as without it; the others score 0. Below this size
-# nothing changes.
+# against the entries whose patterns share the most character pairs with it (bot/prefilter.py):
+# scoring every pattern costs about a microsecond per pattern and scorer. As many entries are
+# chosen as hold PREFILTER_PATTERNS patterns on average (the cost is per pattern), at least
+# PREFILTER_ENTRIES. The chosen entries are scored exactly as without it; the others score 0.
+# Below this size nothing changes.
 PREFILTER_MIN_ENTRIES = 256
-PREFILTER_ENTRIES = 128
+PREFILTER_PATTERNS = 2_500
+PREFILTER_ENTRIES = 48
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -192,6 +194,9 @@ class Matcher:
             else None
         )
         self._ahead = ScoredAhead()
+        self._prefilter_limit = max(
+            PREFILTER_ENTRIES, PREFILTER_PATTERNS * len(groups) // len(patterns)
+        )
         # The encoder reads the patterns as written (it knows case, kana and kanji itself).
         self._semantic: SemanticIndex | None = None
         if scorer is not Scorer.LEXICAL:
@@ -362,7 +367,7 @@ class Matcher:
         ends = np.append(self._entry_starts[1:], len(self._patterns.lengths))
         for row, (text, scored) in enumerate(zip(normalized, scoring, strict=True)):
             entries = self._prefilter.best_groups(
-                _windows(self._window, self._stride, scored), PREFILTER_ENTRIES
+                _windows(self._window, self._stride, scored), self._prefilter_limit
             )
             sizes = ends[entries] - self._entry_starts[entries]
             starts = np.cumsum([0, *sizes[:-1]], dtype=np.intp)
