@@ -7,7 +7,7 @@ started with BOT_LOOP_LAG_SECONDS, the bot's own loop-lag probe (bot/looplag.py)
 it asks the event loop to wake it and records how much later it woke; each period (0.5 s here)
 it logs p50, p99 and max. Per round, right after a period starts, `--concurrent` users each
 paste a distinct text that needs the encoder (a labelled query of tests/data that the matcher
-does not find near-verbatim, so `embed_ahead` really runs the encoder on its thread); once
+does not find near-verbatim, so matching ahead really runs the encoder on its thread); once
 every paste is answered, the period that was running then is awaited too. The round's lag is
 the worst p99 (and max) of the periods from the burst's start to its last reply. A warm-up
 round first, so that the encoder, the dictionary and SQLite are all in use.
