@@ -40,6 +40,8 @@ def on_text(eng: Engine, state: UserState, text: str, ctx: Context) -> Result:
     state = state.with_(extra={**state.extra, WORDS: text[:WORDS_LIMIT]})
     state = written_in(eng, state, text)
     result = eng.matcher.match(text)
+    if result.entry is None and (answered := _device_typed(eng, state, text, ctx)) is not None:
+        return answered
     if result.entry is None and result.topic is not None:
         return topics.show(eng, state, result.topic, ctx, edit=False)
     if result.entry is None and typed.in_walk(state):
@@ -60,6 +62,17 @@ def on_text(eng: Engine, state: UserState, text: str, ctx: Context) -> Result:
     return unmatched.keep(
         eng, unmatched.no_match(eng, state, ctx, query=text), text, UnmatchedKind.NO_MATCH, ctx
     )
+
+
+def _device_typed(eng: Engine, state: UserState, text: str, ctx: Context) -> Result | None:
+    """Take "iPhone", 「Macです」 typed while the device question waits as its answer."""
+    pending = eng.knowledge.entries.get(state.pending_entry or "")
+    if pending is None or (state.walk is not None and not state.walk.done):
+        return None
+    device = eng.detect_device(text)
+    if device is None:
+        return None
+    return begin(eng, state.with_(device=device), pending, device, ctx, edit=False)
 
 
 def written_in(eng: Engine, state: UserState, text: str) -> UserState:

@@ -226,3 +226,24 @@ def test_an_old_button_of_a_walk_not_for_that_device_leads_to_the_right_device(
     assert r.state.walk is None and r.records == ()
     assert r.state.pending_entry == "backup_failed"
     assert labels(r.replies[0]) == ["📱 iPhone / iPad", "🔄 Start over"]
+
+
+def test_the_device_typed_at_the_device_question_starts_the_walk(engine: Engine) -> None:
+    # On a phone people type their answer as often as they tap it.
+    for said, device in (
+        ("iPhone", Device.IPHONE),
+        ("Macです", Device.MAC),
+        ("windows pc", Device.WINDOWS),
+    ):
+        asked = engine.handle(UserState(40), Text("Verification failed"), EN)
+        assert asked.state.pending_entry == "verification_failed"
+        r = engine.handle(asked.state, Text(said), EN)
+        walk = r.state.walk
+        assert walk is not None and walk.entry == "verification_failed" and walk.position == 0
+        assert r.state.device is device and r.state.pending_entry is None
+        assert not r.replies[0].edit  # a new message under what was typed
+
+
+def test_a_device_typed_with_no_question_waiting_is_not_an_answer(engine: Engine) -> None:
+    r = engine.handle(UserState(41), Text("iPhone"), EN)
+    assert r.state.walk is None
