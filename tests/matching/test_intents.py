@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,8 @@ from bot.content.intents import Intent, load_intents
 from bot.errors import KnowledgeError
 from bot.matching.intents import IntentClassifier
 from bot.matching.normalize import default_normalizer
-from bot.matching.semantic import RECENT, FloatArray, default_encoder
+from bot.matching.semantic import RECENT, default_encoder
+from tests.support.encoders import Counting
 from tests.support.paths import DATA, KNOWLEDGE
 
 REPLIES = yaml.safe_load((DATA / "replies.yaml").read_text(encoding="utf-8"))
@@ -77,19 +77,6 @@ def test_meaning_helps_where_spelling_is_unsure(
 ) -> None:
     assert spelling_only.classify(text).intent is None
     assert classifier.classify(text).intent is intent
-
-
-class Counting:
-    """The real encoder, counting what it is asked to encode."""
-
-    def __init__(self) -> None:
-        self.inner = default_encoder()
-        self.name = self.inner.name
-        self.encoded: list[str] = []
-
-    def encode(self, texts: Sequence[str]) -> FloatArray:
-        self.encoded.extend(texts)
-        return self.inner.encode(texts)
 
 
 def test_the_reply_embedded_ahead_is_not_encoded_again() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -27,7 +26,8 @@ from bot.matching.matcher import (
     Scorer,
     matchable,
 )
-from bot.matching.semantic import Encoder, FloatArray, default_encoder
+from bot.matching.semantic import default_encoder
+from tests.support.encoders import Counting
 from tests.support.paths import DATA, ROOT
 
 QUERIES = DATA / "queries.yaml"
@@ -391,19 +391,6 @@ def test_matching_with_an_embedding_made_elsewhere_is_the_same(matcher: Matcher)
         matcher.match(t) for t in texts
     ]
     assert matcher.match_many(texts, vectors) == matcher.match_many(texts)
-
-
-class Counting:
-    """The real encoder, counting the texts it is asked to encode."""
-
-    def __init__(self, inner: Encoder) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.encoded: list[str] = []
-
-    def encode(self, texts: Sequence[str]) -> FloatArray:
-        self.encoded.extend(texts)
-        return self.inner.encode(texts)
 
 
 def test_texts_scored_ahead_match_the_same_without_scoring_again(

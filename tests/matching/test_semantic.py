@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ from bot.matching.semantic import (
     MAX_ENCODED_CHARS,
     VECTOR_FILE,
     Encoder,
-    FloatArray,
     RecentVectors,
     SemanticIndex,
     VectorFile,
@@ -31,20 +29,8 @@ from bot.matching.semantic import (
     shipped_vectors,
     unrelated_examples,
 )
+from tests.support.encoders import Counting
 from tests.support.paths import KNOWLEDGE, ROOT
-
-
-class Counting:
-    """The real encoder, counting the texts it is asked to encode."""
-
-    def __init__(self, inner: Encoder) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.encoded: list[str] = []
-
-    def encode(self, texts: Sequence[str]) -> FloatArray:
-        self.encoded.extend(texts)
-        return self.inner.encode(texts)
 
 
 @pytest.fixture(scope="module")
