@@ -12,7 +12,7 @@ the replies.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -181,10 +181,17 @@ class Engine:
         """Return the label of a button that opens an entry."""
         return self.knowledge.entries[entry_id].title[lang]
 
-    def device_buttons(self, lang: str, callback: Callable[[Device], Callback]) -> Keyboard:
-        """Return one row per device, each button carrying `callback(device)`."""
+    def device_buttons(
+        self,
+        lang: str,
+        callback: Callable[[Device], Callback],
+        only: Collection[Device] = tuple(Device),
+    ) -> Keyboard:
+        """Return one row per device (of `only`), each button carrying `callback(device)`."""
         return tuple(
-            (Button(self.t(lang, f"device.{d.value}"), callback(d).encode()),) for d in Device
+            (Button(self.t(lang, f"device.{d.value}"), callback(d).encode()),)
+            for d in Device
+            if d in only
         )
 
     def restart_button(self, lang: str) -> Button:

@@ -50,9 +50,29 @@ def answer(eng: Engine, state: UserState, text: str, ctx: Context) -> Result | N
     if found.intent is None or found.intent not in ACTIONS_OF:
         return None
     cb = Callback(ACTIONS_OF[found.intent], walk.entry, walk.device, walk.fix)
-    result = on_walk_tap(eng, state, cb, Tap(cb.encode(), walk.message_id), ctx)
-    # The answer goes below what the user typed, not into the message above it; a notice that
-    # would have answered a button press ("this is the first step") becomes a message.
+    return as_typed(on_walk_tap(eng, state, cb, Tap(cb.encode(), walk.message_id), ctx))
+
+
+def device_answer(eng: Engine, state: UserState, text: str, ctx: Context) -> Result | None:
+    """Carry out "iPhone", 「Macです」 typed while the device question waits, as its button."""
+    from bot.conversation.flows.walk import on_device
+
+    pending = eng.knowledge.entries.get(state.pending_entry or "")
+    if pending is None or (state.walk is not None and not state.walk.done):
+        return None
+    device = eng.detect_device(text)
+    if device is None:
+        return None
+    cb = Callback(Action.DEVICE, pending.id, device)
+    return as_typed(on_device(eng, state, cb, Tap(cb.encode()), ctx))
+
+
+def as_typed(result: Result) -> Result:
+    """Turn the answer to a button press into the answer to a typed message.
+
+    It goes below what the user typed, not into the message above it; a notice that would have
+    answered a button press ("this is the first step") becomes a message.
+    """
     replies = tuple(replace(reply, edit=False) for reply in result.replies)
     if not replies and result.toast:
         replies = (Reply(Html(result.toast)),)

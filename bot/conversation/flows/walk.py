@@ -40,8 +40,10 @@ def on_text(eng: Engine, state: UserState, text: str, ctx: Context) -> Result:
     state = state.with_(extra={**state.extra, WORDS: text[:WORDS_LIMIT]})
     state = written_in(eng, state, text)
     result = eng.matcher.match(text)
-    if result.entry is None and (answered := _device_typed(eng, state, text, ctx)) is not None:
-        return answered
+    if result.entry is None:
+        answered = typed.device_answer(eng, state, text, ctx)
+        if answered is not None:
+            return answered
     if result.entry is None and result.topic is not None:
         return topics.show(eng, state, result.topic, ctx, edit=False)
     if result.entry is None and typed.in_walk(state):
@@ -62,17 +64,6 @@ def on_text(eng: Engine, state: UserState, text: str, ctx: Context) -> Result:
     return unmatched.keep(
         eng, unmatched.no_match(eng, state, ctx, query=text), text, UnmatchedKind.NO_MATCH, ctx
     )
-
-
-def _device_typed(eng: Engine, state: UserState, text: str, ctx: Context) -> Result | None:
-    """Take "iPhone", 「Macです」 typed while the device question waits as its answer."""
-    pending = eng.knowledge.entries.get(state.pending_entry or "")
-    if pending is None or (state.walk is not None and not state.walk.done):
-        return None
-    device = eng.detect_device(text)
-    if device is None:
-        return None
-    return begin(eng, state.with_(device=device), pending, device, ctx, edit=False)
 
 
 def written_in(eng: Engine, state: UserState, text: str) -> UserState:
@@ -173,10 +164,8 @@ def not_for_device(
     parts = [entry_header(eng.locales, lang, entry)]
     if entry.other_device is not None:
         parts.append(escape(entry.other_device[lang]))
-    rows = tuple(
-        (Button(eng.t(lang, f"device.{d.value}"), Callback(Action.DEVICE, entry.id, d).encode()),)
-        for d in Device
-        if d in entry.devices
+    rows = eng.device_buttons(
+        lang, lambda d: Callback(Action.DEVICE, entry.id, d), only=entry.devices
     )
     reply = Reply(Html("\n\n".join(parts)), (*rows, (eng.restart_button(lang),)), edit=edit)
     records = eng.abandon(state, ctx)
@@ -420,7 +409,7 @@ def fix_title(eng: Engine, fix_id: str, lang: str) -> str:
 # --------------------------------------------------------------------------- other buttons
 
 
-def _on_device(eng: Engine, state: UserState, cb: Callback, tap: Tap, ctx: Context) -> Result:
+def on_device(eng: Engine, state: UserState, cb: Callback, tap: Tap, ctx: Context) -> Result:
     """The answer to the device question: remember it and start the walk."""
     assert cb.entry is not None and cb.device is not None
     state = state.with_(device=cb.device)
@@ -445,7 +434,7 @@ ACTIONS: dict[Action, ActionHandler] = {
     Action.BACK: on_walk_tap,
     Action.SOLVED: on_walk_tap,
     Action.SHOW: on_walk_tap,
-    Action.DEVICE: _on_device,
+    Action.DEVICE: on_device,
     Action.ENTRY: _on_entry,
     Action.WALK: _on_walk,
 }
