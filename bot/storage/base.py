@@ -269,6 +269,10 @@ def per_user(records: Iterable[OutcomeRecord]) -> list[list[OutcomeRecord]]:
     return list(by_user.values())
 
 
+# The columns records_of reads, in its order; each store adds its WHERE and ORDER BY.
+SELECT_HISTORY = "SELECT user_id, entry, device, fix, outcome, at FROM history"
+
+
 def records_of(rows: Iterable[Any]) -> list[OutcomeRecord]:
     records = []
     for user_id, entry, device, fix, outcome, at in rows:

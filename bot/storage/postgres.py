@@ -17,6 +17,7 @@ from bot.conversation.state import OutcomeRecord, UserState
 from bot.insights.unmatched import UnmatchedQuery
 from bot.storage.advisory import Leadership, lock_key
 from bot.storage.base import (
+    SELECT_HISTORY,
     USER_FREE_TABLES,
     SchemaVersionError,
     Store,
@@ -261,8 +262,7 @@ class PostgresStore(SessionLocks, PostgresQueues, Store):
         """Return the user's history, oldest first."""
         async with self._connection() as conn:
             rows = await conn.fetch(
-                "SELECT user_id, entry, device, fix, outcome, at FROM history"
-                " WHERE user_id = $1 ORDER BY at, id",
+                SELECT_HISTORY + " WHERE user_id = $1 ORDER BY at, id",
                 user_id,
             )
         return records_of(tuple(row) for row in rows)
@@ -271,8 +271,7 @@ class PostgresStore(SessionLocks, PostgresQueues, Store):
         """Return every user's history lines at or after `since`, oldest first."""
         async with self._connection() as conn:
             rows = await conn.fetch(
-                "SELECT user_id, entry, device, fix, outcome, at FROM history"
-                " WHERE at >= $1 ORDER BY at, id",
+                SELECT_HISTORY + " WHERE at >= $1 ORDER BY at, id",
                 since,
             )
         return records_of(tuple(row) for row in rows)
@@ -292,8 +291,8 @@ class PostgresStore(SessionLocks, PostgresQueues, Store):
                 if not users:
                     return
                 rows = await conn.fetch(
-                    "SELECT user_id, entry, device, fix, outcome, at FROM history"
-                    " WHERE at >= $1 AND user_id BETWEEN $2 AND $3 ORDER BY user_id, at, id",
+                    SELECT_HISTORY
+                    + " WHERE at >= $1 AND user_id BETWEEN $2 AND $3 ORDER BY user_id, at, id",
                     since,
                     users[0][0],
                     users[-1][0],

@@ -17,6 +17,7 @@ from bot.apple_status.report import Subscription
 from bot.conversation.state import OutcomeRecord, UserState
 from bot.insights.unmatched import UnmatchedQuery
 from bot.storage.base import (
+    SELECT_HISTORY,
     USER_FREE_TABLES,
     SchemaVersionError,
     StorageError,
@@ -352,8 +353,7 @@ class SqliteStore(SqliteQueues, Store):
     async def history(self, user_id: int) -> list[OutcomeRecord]:
         """Return the user's history, oldest first."""
         rows = await self._rows(
-            "SELECT user_id, entry, device, fix, outcome, at FROM history"
-            " WHERE user_id = ? ORDER BY at, id",
+            SELECT_HISTORY + " WHERE user_id = ? ORDER BY at, id",
             (user_id,),
         )
         return records_of(rows)
@@ -361,8 +361,7 @@ class SqliteStore(SqliteQueues, Store):
     async def outcomes_since(self, since: float) -> list[OutcomeRecord]:
         """Return every user's history lines at or after `since`, oldest first."""
         rows = await self._rows(
-            "SELECT user_id, entry, device, fix, outcome, at FROM history"
-            " WHERE at >= ? ORDER BY at, id",
+            SELECT_HISTORY + " WHERE at >= ? ORDER BY at, id",
             (since,),
         )
         return records_of(rows)
@@ -384,8 +383,8 @@ class SqliteStore(SqliteQueues, Store):
             if not users:
                 return
             rows = await self._rows(
-                "SELECT user_id, entry, device, fix, outcome, at FROM history"
-                " WHERE at >= ? AND user_id BETWEEN ? AND ? ORDER BY user_id, at, id",
+                SELECT_HISTORY
+                + " WHERE at >= ? AND user_id BETWEEN ? AND ? ORDER BY user_id, at, id",
                 (since, users[0][0], users[-1][0]),
             )
             for lines in per_user(records_of(rows)):
