@@ -57,7 +57,7 @@ class Scorer(StrEnum):
 CALIBRATIONS: dict[Scorer, Calibration] = {
     Scorer.LEXICAL: Calibration(threshold=71.0, margin=7.0, floor=42.5),
     Scorer.SEMANTIC: Calibration(threshold=44.5, margin=6.0, floor=22.5),
-    Scorer.BLEND: Calibration(threshold=46.0, margin=2.0, floor=32.5),
+    Scorer.BLEND: Calibration(threshold=46.0, margin=2.0, floor=27.5),
 }
 # The blend: BLEND_LEXICAL x the lexical score + (1 - BLEND_LEXICAL) x the semantic score, both
 # 0-100. The semantic score is the cosine rescaled so that SEMANTIC_ZERO (what unrelated
