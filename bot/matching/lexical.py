@@ -1,0 +1,224 @@
+"""Spelling scores of texts against patterns: rapidfuzz's scorers, in batches, only where needed."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import LCSseq
+
+FloatArray = npt.NDArray[np.float32]
+
+# partial_ratio, the dearest lexical scorer, is skipped where it cannot lift a pair to this.
+PARTIAL_FLOOR = 60.0
+
+# A text contained in a pattern (a fragment) or a pattern contained in a text (a pasted message
+# inside a sentence) scores its partial_ratio (or token_set_ratio, its word-level cousin) times
+# PARTIAL_BASE + PARTIAL_SPAN * (shorter length / longer length): a verbatim message (100) still
+# beats a longer pattern that merely contains it (at most 95), and among containing patterns the
+# tightest fit wins.
+PARTIAL_BASE = 0.8
+PARTIAL_SPAN = 0.15
+# A pattern whose characters all occur, in order, in a longer text with a few words inserted
+# ("iPhoneの写真がMacに同期されない" for "写真が同期されない") scores
+# 100 * LCS / (pattern length + RECALL_EXTRA_COST * the text's characters outside the LCS),
+# times RECALL_WEIGHT: missing pattern characters cost fully, extra text characters a little.
+RECALL_EXTRA_COST = 0.15
+RECALL_WEIGHT = 0.95
+# partial_ratio finds any short string somewhere in a long one; below this many normalised
+# characters on the shorter side ("icloud", "えら") a partial hit is no evidence at all.
+PARTIAL_MIN_LEN = 8
+# partial_ratio runs on this many windows of a long text: those in which some pattern's characters
+# occur most completely, in order (LCS / pattern length), which a pasted message always tops.
+PARTIAL_WINDOWS = 4
+# cdist starts threads only when a batch has this many rows; for one short query they cost more
+# than they save.
+PARALLEL_MIN_ROWS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Patterns:
+    """Every entry's normalised patterns, grouped by entry, with what the scoring needs of them."""
+
+    texts: npt.NDArray[np.object_]
+    lengths: FloatArray
+    has_space: npt.NDArray[np.bool_]
+    word_sorted: npt.NDArray[np.object_]  # for token_sort_ratio (see token_sort)
+    word_sorted_lengths: FloatArray
+
+    @classmethod
+    def of(cls, texts: Sequence[str]) -> Patterns:
+        """Return the patterns with what the scorers need of them."""
+        ordered = [word_sorted(t) for t in texts]
+        return cls(
+            texts=np.array(texts, dtype=object),
+            lengths=np.array([len(p) for p in texts], dtype=np.float32),
+            has_space=np.array([" " in p for p in texts], dtype=bool),
+            word_sorted=np.array(ordered, dtype=object),
+            word_sorted_lengths=np.array([len(p) for p in ordered], dtype=np.float32),
+        )
+
+    def subset(self, columns: npt.NDArray[np.intp]) -> Patterns:
+        """Return these patterns only (still grouped by entry when columns are sorted)."""
+        return Patterns(
+            self.texts[columns],
+            self.lengths[columns],
+            self.has_space[columns],
+            self.word_sorted[columns],
+            self.word_sorted_lengths[columns],
+        )
+
+
+class Batch:
+    """The windows of a batch against the patterns, and the cdist calls between them."""
+
+    def __init__(self, windows: list[str], patterns: Patterns) -> None:
+        self.windows = np.array(windows, dtype=object)
+        self.patterns = patterns.texts
+        self.text_len = np.array([len(w) for w in windows], dtype=np.float32)[:, None]
+        self.pattern_len = patterns.lengths[None, :]
+        self.word_sorted = [word_sorted(w) for w in windows]
+        self.sorted_text_len = np.array([len(w) for w in self.word_sorted], dtype=np.float32)
+        self.sorted_text_len = self.sorted_text_len[:, None]
+        self.sorted_patterns = patterns.word_sorted
+        self.sorted_pattern_len = patterns.word_sorted_lengths[None, :]
+        self.shorter = np.minimum(self.text_len, self.pattern_len)
+        self.longer = np.maximum(np.maximum(self.text_len, self.pattern_len), 1)
+        self.text_has_space = np.array([" " in w for w in windows], dtype=bool)
+        self.has_space = patterns.has_space
+        self.workers = -1 if len(windows) >= PARALLEL_MIN_ROWS else 1
+
+    def cdist(
+        self,
+        scorer: Callable[..., float],
+        rows: npt.NDArray[np.intp] | None = None,
+        columns: npt.NDArray[np.intp] | None = None,
+        *,
+        word_sorted: bool = False,
+    ) -> FloatArray:
+        """Score the chosen windows against the chosen patterns (all by default) in one call.
+
+        word_sorted: both sides' words sorted (see token_sort).
+        """
+        windows = np.array(self.word_sorted, dtype=object) if word_sorted else self.windows
+        patterns = self.sorted_patterns if word_sorted else self.patterns
+        texts = windows if rows is None else windows[rows]
+        choices = patterns if columns is None else patterns[columns]
+        result: FloatArray = process.cdist(
+            texts.tolist(), choices.tolist(), scorer=scorer, dtype=np.float32, workers=self.workers
+        )
+        return result
+
+
+def best_of(
+    matrix: FloatArray, column_starts: npt.NDArray[np.intp], row_starts: npt.NDArray[np.intp]
+) -> FloatArray:
+    """Reduce a windows x patterns matrix to texts x entries by taking maxima of the groups."""
+    per_entry = np.maximum.reduceat(matrix, column_starts, axis=1)
+    result: FloatArray = np.maximum.reduceat(per_entry, row_starts, axis=0)
+    return result
+
+
+def pair_scores(
+    windows: list[str], owners: list[int], patterns: Patterns
+) -> tuple[FloatArray, FloatArray]:
+    """Return each window's score against each pattern, and its whole-text similarity alone.
+
+    owners: where each text's windows start.
+    """
+    index = Batch(windows, patterns)
+    common = index.cdist(LCSseq.similarity)
+    # Whole-text similarity: fuzz.ratio (computed from the LCS, which we need anyway) or the
+    # same after sorting words, for English word order.
+    ratio = 200 * common / np.maximum(index.text_len + index.pattern_len, 1)
+    full = np.maximum(ratio, token_sort(index, common))
+    # The pattern in order inside the text, with words inserted (see RECALL_EXTRA_COST).
+    extra = np.maximum(index.text_len - common, 0)
+    recall = RECALL_WEIGHT * 100 * common / (index.pattern_len + RECALL_EXTRA_COST * extra)
+    eligible = index.shorter >= PARTIAL_MIN_LEN
+    pair = np.maximum(full, np.where(eligible, recall, 0))
+    pair = np.maximum(pair, contained(index, owners, common, eligible, pair))
+    return pair, full
+
+
+def word_sorted(text: str) -> str:
+    """Return a text's words sorted, one space apart: what token_sort_ratio compares."""
+    return " ".join(sorted(text.split()))
+
+
+def token_sort(index: Batch, common: FloatArray) -> FloatArray:
+    """Return fuzz.token_sort_ratio of every pair, from the LCS of the word-sorted forms.
+
+    token_sort_ratio is fuzz.ratio of the word-sorted forms, 200 * LCS / (sum of lengths);
+    the LCS alone costs a third as much, and where neither side has a space the sorted forms
+    are the texts themselves, whose LCS (common) is known.
+    """
+    if not index.text_has_space.any():  # only the patterns with spaces differ
+        columns = np.flatnonzero(index.has_space)
+        sorted_common = common.copy()
+        sorted_common[:, columns] = index.cdist(LCSseq.similarity, None, columns, word_sorted=True)
+    else:
+        sorted_common = index.cdist(LCSseq.similarity, word_sorted=True)
+    lengths = index.sorted_text_len + index.sorted_pattern_len
+    result: FloatArray = 200 * sorted_common / np.maximum(lengths, 1)
+    return result
+
+
+def contained(
+    index: Batch,
+    owners: list[int],
+    common: FloatArray,
+    eligible: npt.NDArray[np.bool_],
+    so_far: FloatArray,
+) -> FloatArray:
+    """Score containment either way round, weighted so that the tightest fit wins."""
+    weight = PARTIAL_BASE + PARTIAL_SPAN * index.shorter / index.longer
+    contained = np.zeros_like(common)
+    # partial_ratio is the dearest scorer, so it runs only where it can matter. It compares
+    # the shorter text with pieces of the longer one, so it never exceeds
+    # 200 * LCS / (shorter length + LCS): pairs where even that bound would not raise the
+    # score, or not up to PARTIAL_FLOOR, are skipped without changing any result. A long
+    # text also gets it only on its best few windows (PARTIAL_WINDOWS).
+    bound = 200 * common / np.maximum(index.shorter + common, 1) * weight
+    promising = np.zeros(len(common), dtype=bool)
+    promising[promising_rows(index, common, owners)] = True
+    needed = eligible & (bound > so_far) & (bound >= PARTIAL_FLOOR) & promising[:, None]
+    rows = np.flatnonzero(needed.any(axis=1))
+    columns = np.flatnonzero(needed[rows].any(axis=0))
+    if rows.size and columns.size:
+        # Pairs scored only because a batch neighbour needed the column are dropped, so a
+        # text scores the same alone as in any batch.
+        block = np.ix_(rows, columns)
+        scored = index.cdist(fuzz.partial_ratio, rows, columns)
+        contained[block] = np.where(needed[block], scored, 0)
+    # token_set_ratio is partial_ratio's word-level cousin (all of a text's words among a
+    # pattern's); it only means something when both sides have several words.
+    rows = np.flatnonzero(eligible.any(axis=1) & index.text_has_space)
+    columns = np.flatnonzero(index.has_space)
+    if rows.size and columns.size:
+        words = index.cdist(fuzz.token_set_ratio, rows, columns)
+        block = np.ix_(rows, columns)
+        contained[block] = np.maximum(contained[block], words)
+    return np.where(eligible, contained * weight, 0)
+
+
+def promising_rows(index: Batch, common: FloatArray, owners: list[int]) -> npt.NDArray[np.intp]:
+    """Pick every window of a short text and the best few windows of a long one."""
+    coverage = (common / index.pattern_len).max(axis=1)
+    rows: list[npt.NDArray[np.intp]] = []
+    for start, end in itertools.pairwise([*owners, len(common)]):
+        best = np.argsort(-coverage[start:end], kind="stable")[:PARTIAL_WINDOWS]
+        rows.append(best.astype(np.intp) + start)
+    return np.concatenate(rows)
+
+
+def cut_windows(window: int, stride: int, text: str) -> list[str]:
+    """Cut a long text into overlapping windows (see MAX_INPUT_CHARS); a short one is one."""
+    if len(text) <= window:
+        return [text]
+    last = len(text) - window
+    return [text[s : s + window] for s in [*range(0, last, stride), last]]
