@@ -49,6 +49,8 @@ class Patterns:
     has_space: npt.NDArray[np.bool_]
     word_sorted: npt.NDArray[np.object_]  # for token_sort_ratio (see token_sort)
     word_sorted_lengths: FloatArray
+    words: npt.NDArray[np.object_]  # frozensets, for token_set_ratio (see contained)
+    repeats_word: npt.NDArray[np.bool_]
 
     @classmethod
     def of(cls, texts: Sequence[str]) -> Patterns:
@@ -60,6 +62,8 @@ class Patterns:
             has_space=np.array([" " in p for p in texts], dtype=bool),
             word_sorted=np.array(ordered, dtype=object),
             word_sorted_lengths=np.array([len(p) for p in ordered], dtype=np.float32),
+            words=_objects([frozenset(t.split()) for t in texts]),
+            repeats_word=np.array([_repeats_word(t) for t in texts], dtype=bool),
         )
 
     def subset(self, columns: npt.NDArray[np.intp]) -> Patterns:
@@ -70,6 +74,8 @@ class Patterns:
             self.has_space[columns],
             self.word_sorted[columns],
             self.word_sorted_lengths[columns],
+            self.words[columns],
+            self.repeats_word[columns],
         )
 
 
@@ -90,6 +96,10 @@ class Batch:
         self.longer = np.maximum(np.maximum(self.text_len, self.pattern_len), 1)
         self.text_has_space = np.array([" " in w for w in windows], dtype=bool)
         self.has_space = patterns.has_space
+        self.words = [frozenset(w.split()) for w in windows]
+        self.repeats_word = np.array([_repeats_word(w) for w in windows], dtype=bool)
+        self.pattern_words = patterns.words
+        self.pattern_repeats_word = patterns.repeats_word
         self.workers = -1 if len(windows) >= PARALLEL_MIN_ROWS else 1
 
     def cdist(
@@ -124,11 +134,16 @@ def best_of(
 
 
 def pair_scores(
-    windows: list[str], owners: list[int], patterns: Patterns
+    windows: list[str],
+    owners: list[int],
+    patterns: Patterns,
+    entry_starts: npt.NDArray[np.intp],
 ) -> tuple[FloatArray, FloatArray]:
     """Return each window's score against each pattern, and its whole-text similarity alone.
 
-    owners: where each text's windows start.
+    owners: where each text's windows start; entry_starts: where each entry's patterns start.
+    A pair's score is exact where it can be its text's best for the pattern's entry; elsewhere
+    it may be lower (what is kept of a text is only its best per entry: best_of).
     """
     index = Batch(windows, patterns)
     common = index.cdist(LCSseq.similarity)
@@ -141,7 +156,8 @@ def pair_scores(
     recall = RECALL_WEIGHT * 100 * common / (index.pattern_len + RECALL_EXTRA_COST * extra)
     eligible = index.shorter >= PARTIAL_MIN_LEN
     pair = np.maximum(full, np.where(eligible, recall, 0))
-    pair = np.maximum(pair, contained(index, owners, common, eligible, pair))
+    groups = Groups(owners, len(windows), entry_starts, len(patterns.texts))
+    pair = np.maximum(pair, contained(index, groups, common, eligible, pair))
     return pair, full
 
 
@@ -168,25 +184,50 @@ def token_sort(index: Batch, common: FloatArray) -> FloatArray:
     return result
 
 
+class Groups:
+    """Which text each window is of, and which entry each pattern is of."""
+
+    def __init__(
+        self, owners: list[int], windows: int, entry_starts: npt.NDArray[np.intp], patterns: int
+    ) -> None:
+        self.owners = owners
+        self.row_starts = np.array(owners, dtype=np.intp)
+        self.entry_starts = entry_starts
+        self.text_of_row = np.repeat(np.arange(len(owners)), np.diff([*owners, windows]))
+        self.entry_of_column = np.repeat(
+            np.arange(len(entry_starts)), np.diff([*entry_starts, patterns])
+        )
+
+    def entry_best(self, scores: FloatArray) -> FloatArray:
+        """Return, for every pair, the best score of its text for its pattern's entry."""
+        best = best_of(scores, self.entry_starts, self.row_starts)
+        result: FloatArray = best[self.text_of_row][:, self.entry_of_column]
+        return result
+
+
 def contained(
     index: Batch,
-    owners: list[int],
+    groups: Groups,
     common: FloatArray,
     eligible: npt.NDArray[np.bool_],
     so_far: FloatArray,
 ) -> FloatArray:
-    """Score containment either way round, weighted so that the tightest fit wins."""
+    """Score containment either way round, weighted so that the tightest fit wins.
+
+    Only where it can raise its text's best score for the pattern's entry: elsewhere 0.
+    """
     weight = PARTIAL_BASE + PARTIAL_SPAN * index.shorter / index.longer
     contained = np.zeros_like(common)
     # partial_ratio is the dearest scorer, so it runs only where it can matter. It compares
     # the shorter text with pieces of the longer one, so it never exceeds
     # 200 * LCS / (shorter length + LCS): pairs where even that bound would not raise the
-    # score, or not up to PARTIAL_FLOOR, are skipped without changing any result. A long
-    # text also gets it only on its best few windows (PARTIAL_WINDOWS).
+    # entry's best score so far, or not up to PARTIAL_FLOOR, are skipped without changing any
+    # result. A long text also gets it only on its best few windows (PARTIAL_WINDOWS).
     bound = 200 * common / np.maximum(index.shorter + common, 1) * weight
     promising = np.zeros(len(common), dtype=bool)
-    promising[promising_rows(index, common, owners)] = True
-    needed = eligible & (bound > so_far) & (bound >= PARTIAL_FLOOR) & promising[:, None]
+    promising[promising_rows(index, common, groups.owners)] = True
+    needed = eligible & (bound >= PARTIAL_FLOOR) & promising[:, None]
+    needed &= bound > groups.entry_best(so_far)
     rows = np.flatnonzero(needed.any(axis=1))
     columns = np.flatnonzero(needed[rows].any(axis=0))
     if rows.size and columns.size:
@@ -196,13 +237,23 @@ def contained(
         scored = index.cdist(fuzz.partial_ratio, rows, columns)
         contained[block] = np.where(needed[block], scored, 0)
     # token_set_ratio is partial_ratio's word-level cousin (all of a text's words among a
-    # pattern's); it only means something when both sides have several words.
-    rows = np.flatnonzero(eligible.any(axis=1) & index.text_has_space)
-    columns = np.flatnonzero(index.has_space)
+    # pattern's); it only means something when both sides have several words. It is at most
+    # 100, and where the two share no word (and neither repeats one) it is token_sort_ratio,
+    # already in so_far: such pairs, and those that 100 could not lift above the entry's best
+    # so far, are skipped without changing any result.
+    needed = eligible & index.text_has_space[:, None] & index.has_space[None, :]
+    needed &= 100 * weight > groups.entry_best(np.maximum(so_far, contained * weight))
+    unsure = needed & ~(index.repeats_word[:, None] | index.pattern_repeats_word[None, :])
+    for row in np.flatnonzero(unsure.any(axis=1)).tolist():
+        columns = np.flatnonzero(unsure[row])
+        said = index.words[row]
+        needed[row, columns] = [not said.isdisjoint(p) for p in index.pattern_words[columns]]
+    rows = np.flatnonzero(needed.any(axis=1))
+    columns = np.flatnonzero(needed[rows].any(axis=0))
     if rows.size and columns.size:
-        words = index.cdist(fuzz.token_set_ratio, rows, columns)
         block = np.ix_(rows, columns)
-        contained[block] = np.maximum(contained[block], words)
+        words = index.cdist(fuzz.token_set_ratio, rows, columns)
+        contained[block] = np.maximum(contained[block], np.where(needed[block], words, 0))
     return np.where(eligible, contained * weight, 0)
 
 
@@ -222,3 +273,15 @@ def cut_windows(window: int, stride: int, text: str) -> list[str]:
         return [text]
     last = len(text) - window
     return [text[s : s + window] for s in [*range(0, last, stride), last]]
+
+
+def _repeats_word(text: str) -> bool:
+    words = text.split()
+    return len(set(words)) < len(words)
+
+
+def _objects(items: Sequence[object]) -> npt.NDArray[np.object_]:
+    """Return a 1-d object array of the items (np.array would nest frozensets' contents)."""
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array

@@ -361,7 +361,7 @@ class Matcher:
         for text in scoring:
             owners.append(len(windows))
             windows.extend(cut_windows(self._window, self._stride, text))
-        pair, full = pair_scores(windows, owners, patterns)
+        pair, full = pair_scores(windows, owners, patterns, entry_starts)
         row_starts = np.array(owners, dtype=np.intp)
         per_text = best_of(pair, entry_starts, row_starts)
         near_exact = best_of(full, entry_starts, row_starts) >= NEAR_EXACT
