@@ -228,14 +228,7 @@ def contained(
     promising[promising_rows(index, common, groups.owners)] = True
     needed = eligible & (bound >= PARTIAL_FLOOR) & promising[:, None]
     needed &= bound > groups.entry_best(so_far)
-    rows = np.flatnonzero(needed.any(axis=1))
-    columns = np.flatnonzero(needed[rows].any(axis=0))
-    if rows.size and columns.size:
-        # Pairs scored only because a batch neighbour needed the column are dropped, so a
-        # text scores the same alone as in any batch.
-        block = np.ix_(rows, columns)
-        scored = index.cdist(fuzz.partial_ratio, rows, columns)
-        contained[block] = np.where(needed[block], scored, 0)
+    _score_needed(index, groups, needed, fuzz.partial_ratio, contained)
     # token_set_ratio is partial_ratio's word-level cousin (all of a text's words among a
     # pattern's); it only means something when both sides have several words. It is at most
     # 100, and where the two share no word (and neither repeats one) it is token_sort_ratio,
@@ -248,13 +241,30 @@ def contained(
         columns = np.flatnonzero(unsure[row])
         said = index.words[row]
         needed[row, columns] = [not said.isdisjoint(p) for p in index.pattern_words[columns]]
-    rows = np.flatnonzero(needed.any(axis=1))
-    columns = np.flatnonzero(needed[rows].any(axis=0))
-    if rows.size and columns.size:
-        block = np.ix_(rows, columns)
-        words = index.cdist(fuzz.token_set_ratio, rows, columns)
-        contained[block] = np.maximum(contained[block], np.where(needed[block], words, 0))
+    _score_needed(index, groups, needed, fuzz.token_set_ratio, contained)
     return np.where(eligible, contained * weight, 0)
+
+
+def _score_needed(
+    index: Batch,
+    groups: Groups,
+    needed: npt.NDArray[np.bool_],
+    scorer: Callable[..., float],
+    scores: FloatArray,
+) -> None:
+    """Raise scores to the scorer's where needed: one cdist call per text of the batch.
+
+    A call scores its windows against every column one of them needs; the pairs scored only
+    because a neighbour needed the column are dropped, so a text scores the same alone as in
+    any batch (and other texts' columns are never scored for it).
+    """
+    for start, end in itertools.pairwise([*groups.owners, len(needed)]):
+        rows = start + np.flatnonzero(needed[start:end].any(axis=1))
+        columns = np.flatnonzero(needed[rows].any(axis=0))
+        if rows.size and columns.size:
+            block = np.ix_(rows, columns)
+            scored = np.where(needed[block], index.cdist(scorer, rows, columns), 0)
+            scores[block] = np.maximum(scores[block], scored)
 
 
 def promising_rows(index: Batch, common: FloatArray, owners: list[int]) -> npt.NDArray[np.intp]:

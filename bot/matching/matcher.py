@@ -195,18 +195,15 @@ class Matcher:
         """Score ahead, off the loop, texts about to be matched: `match` finds their scores.
 
         All of matching but the decision. The texts of several turns may come at once (see
-        ahead.py): each is scored on spelling alone (together, pairs one text needs are
-        scored for all), then those that need meaning (not near-verbatim pastes) go to the
-        encoder in one call, a fraction of the cost per text of one call each.
+        ahead.py): they are scored on spelling together (the full matrices in one call per
+        scorer, the scorers that run only where needed in one call per text, so that each
+        text scores as alone), then those that need meaning (not near-verbatim pastes) go to
+        the encoder in one call, a fraction of the cost per text of one call each.
         """
         if not texts:
             return
         normalized = [self.normalize(t) for t in texts]
-        lexical = None
-        if self.scorer is not Scorer.SEMANTIC:
-            alone = [self._scores([n], [self._normalize.without_devices(n)]) for n in normalized]
-            lexical = np.concatenate(alone)
-        scores = self._combined(texts, normalized, None, lexical)
+        scores = self._combined(texts, normalized, None)
         self._ahead.keep(texts, scores, [self._length(n) for n in normalized])
 
     def scored_ahead(self, text: str) -> bool:
