@@ -259,6 +259,12 @@ def _score_needed(
     any batch (and other texts' columns are never scored for it).
     """
     for start, end in itertools.pairwise([*groups.owners, len(needed)]):
+        if end - start == 1:  # a text of one window (most): its row, no block to mask
+            columns = np.flatnonzero(needed[start])
+            if columns.size:
+                scored = index.cdist(scorer, np.array([start]), columns)[0]
+                scores[start, columns] = np.maximum(scores[start, columns], scored)
+            continue
         rows = start + np.flatnonzero(needed[start:end].any(axis=1))
         columns = np.flatnonzero(needed[rows].any(axis=0))
         if rows.size and columns.size:
