@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,8 +49,12 @@ class Patterns:
     has_space: npt.NDArray[np.bool_]
     word_sorted: npt.NDArray[np.object_]  # for token_sort_ratio (see token_sort)
     word_sorted_lengths: FloatArray
-    words: npt.NDArray[np.object_]  # frozensets, for token_set_ratio (see contained)
-    repeats_word: npt.NDArray[np.bool_]
+    repeats_word: npt.NDArray[np.bool_]  # for token_set_ratio (see contained)
+    # word -> the patterns holding it, as columns of the whole set; a subset's own columns
+    # there (None: the whole set)
+    word_columns: dict[str, npt.NDArray[np.intp]]
+    whole: int
+    columns: npt.NDArray[np.intp] | None = None
 
     @classmethod
     def of(cls, texts: Sequence[str]) -> Patterns:
@@ -62,8 +66,9 @@ class Patterns:
             has_space=np.array([" " in p for p in texts], dtype=bool),
             word_sorted=np.array(ordered, dtype=object),
             word_sorted_lengths=np.array([len(p) for p in ordered], dtype=np.float32),
-            words=_objects([frozenset(t.split()) for t in texts]),
             repeats_word=np.array([_repeats_word(t) for t in texts], dtype=bool),
+            word_columns=_word_columns(texts),
+            whole=len(texts),
         )
 
     def subset(self, columns: npt.NDArray[np.intp]) -> Patterns:
@@ -74,9 +79,20 @@ class Patterns:
             self.has_space[columns],
             self.word_sorted[columns],
             self.word_sorted_lengths[columns],
-            self.words[columns],
             self.repeats_word[columns],
+            self.word_columns,
+            self.whole,
+            columns if self.columns is None else self.columns[columns],
         )
+
+    def sharing_a_word(self, words: Iterable[str]) -> npt.NDArray[np.bool_]:
+        """Tell for each pattern whether it holds one of these words."""
+        found = np.zeros(self.whole, dtype=bool)
+        for word in words:
+            columns = self.word_columns.get(word)
+            if columns is not None:
+                found[columns] = True
+        return found if self.columns is None else found[self.columns]
 
 
 class Batch:
@@ -96,10 +112,9 @@ class Batch:
         self.longer = np.maximum(np.maximum(self.text_len, self.pattern_len), 1)
         self.text_has_space = np.array([" " in w for w in windows], dtype=bool)
         self.has_space = patterns.has_space
-        self.words = [frozenset(w.split()) for w in windows]
         self.repeats_word = np.array([_repeats_word(w) for w in windows], dtype=bool)
-        self.pattern_words = patterns.words
         self.pattern_repeats_word = patterns.repeats_word
+        self.sharing_a_word = patterns.sharing_a_word
         self.workers = -1 if len(windows) >= PARALLEL_MIN_ROWS else 1
 
     def cdist(
@@ -236,11 +251,9 @@ def contained(
     # so far, are skipped without changing any result.
     needed = eligible & index.text_has_space[:, None] & index.has_space[None, :]
     needed &= 100 * weight > groups.entry_best(np.maximum(so_far, contained * weight))
-    unsure = needed & ~(index.repeats_word[:, None] | index.pattern_repeats_word[None, :])
-    for row in np.flatnonzero(unsure.any(axis=1)).tolist():
-        columns = np.flatnonzero(unsure[row])
-        said = index.words[row]
-        needed[row, columns] = [not said.isdisjoint(p) for p in index.pattern_words[columns]]
+    repeats = index.repeats_word[:, None] | index.pattern_repeats_word[None, :]
+    for row in np.flatnonzero((needed & ~repeats).any(axis=1)).tolist():
+        needed[row] &= index.sharing_a_word(index.windows[row].split()) | repeats[row]
     _score_needed(index, groups, needed, fuzz.token_set_ratio, contained)
     return np.where(eligible, contained * weight, 0)
 
@@ -296,8 +309,9 @@ def _repeats_word(text: str) -> bool:
     return len(set(words)) < len(words)
 
 
-def _objects(items: Sequence[object]) -> npt.NDArray[np.object_]:
-    """Return a 1-d object array of the items (np.array would nest frozensets' contents)."""
-    array = np.empty(len(items), dtype=object)
-    array[:] = items
-    return array
+def _word_columns(texts: Sequence[str]) -> dict[str, npt.NDArray[np.intp]]:
+    holding: dict[str, list[int]] = {}
+    for column, text in enumerate(texts):
+        for word in set(text.split()):
+            holding.setdefault(word, []).append(column)
+    return {word: np.array(columns, dtype=np.intp) for word, columns in holding.items()}
