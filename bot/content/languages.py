@@ -7,6 +7,7 @@ table (`bot check` names what is missing); nothing falls back to another languag
 from __future__ import annotations
 
 import datetime as dtm
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -68,7 +69,7 @@ class Languages:
         Latin letters alone are weak evidence ("iCloud" in a Japanese sentence), so a language
         written in them wins only with no other script in the text and a few words of it.
         """
-        counts = {row.code: len(re.findall(f"[{row.script}]", text)) for row in self.rows}
+        counts = {row.code: len(_letters(row.script).findall(text)) for row in self.rows}
         best = max(counts, key=lambda code: counts[code])
         if counts[best] == 0:
             return None
@@ -119,3 +120,10 @@ LANGUAGES = Languages(
     ),
     default="en",
 )
+
+
+@functools.cache
+def _letters(script: str) -> re.Pattern[str]:
+    """Return the pattern of one letter of a script (compiled once: re's own cache of 512
+    patterns was found recompiling them, ~3% of the loop's time in a burst of pastes)."""
+    return re.compile(f"[{script}]")

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
 import unicodedata
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from rapidfuzz import fuzz, process
-from rapidfuzz.distance import LCSseq
 
 from bot.content.knowledge import Entry, Knowledge, Topic
 from bot.content.languages import LANGUAGES
@@ -22,6 +18,7 @@ from bot.matching.decision import MAX_ALTERNATIVES as MAX_ALTERNATIVES
 from bot.matching.decision import MIN_QUERY_LEN as MIN_QUERY_LEN
 from bot.matching.decision import MIN_SPECIFIC_LEN, Calibration, MatchResult, decide
 from bot.matching.decision import Alternative as Alternative
+from bot.matching.lexical import Patterns, best_of, cut_windows, pair_scores
 from bot.matching.normalize import Normalizer, default_normalizer
 from bot.matching.prefilter import BigramIndex
 from bot.matching.semantic import (
@@ -81,25 +78,6 @@ UNRELATED_PENALTY = 20.0
 UNRELATED_BLEND_PENALTY = 10.0
 # The lowest "did you mean" floor of any scorer (a result's alternatives all score this much).
 ALTERNATIVE_FLOOR = min(c.floor for c in CALIBRATIONS.values())
-# partial_ratio, the dearest lexical scorer, is skipped where it cannot lift a pair to this.
-PARTIAL_FLOOR = 60.0
-
-# A text contained in a pattern (a fragment) or a pattern contained in a text (a pasted message
-# inside a sentence) scores its partial_ratio (or token_set_ratio, its word-level cousin) times
-# PARTIAL_BASE + PARTIAL_SPAN * (shorter length / longer length): a verbatim message (100) still
-# beats a longer pattern that merely contains it (at most 95), and among containing patterns the
-# tightest fit wins.
-PARTIAL_BASE = 0.8
-PARTIAL_SPAN = 0.15
-# A pattern whose characters all occur, in order, in a longer text with a few words inserted
-# ("iPhoneの写真がMacに同期されない" for "写真が同期されない") scores
-# 100 * LCS / (pattern length + RECALL_EXTRA_COST * the text's characters outside the LCS),
-# times RECALL_WEIGHT: missing pattern characters cost fully, extra text characters a little.
-RECALL_EXTRA_COST = 0.15
-RECALL_WEIGHT = 0.95
-# partial_ratio finds any short string somewhere in a long one; below this many normalised
-# characters on the shorter side ("icloud", "えら") a partial hit is no evidence at all.
-PARTIAL_MIN_LEN = 8
 # A text with no iCloud/Apple context ("プリンターがWi-Fiに接続できません") loses this much on
 # every entry, unless it is a near-verbatim pattern (full similarity at least NEAR_EXACT).
 NO_CONTEXT_PENALTY = 20.0
@@ -120,12 +98,6 @@ TOPIC_PENALTY = 20.0
 # window and the cost grows linearly with the text.
 MAX_INPUT_CHARS = 10_000
 MIN_WINDOW = 64
-# partial_ratio runs on this many windows of a long text: those in which some pattern's characters
-# occur most completely, in order (LCS / pattern length), which a pasted message always tops.
-PARTIAL_WINDOWS = 4
-# cdist starts threads only when a batch has this many rows; for one short query they cost more
-# than they save.
-PARALLEL_MIN_ROWS = 256
 # Above this many entries (a knowledge base some twenty times ours), a text is scored only
 # against the entries whose patterns share the most character pairs with it (bot/prefilter.py):
 # scoring every pattern costs about a microsecond per pattern and scorer. As many entries are
@@ -177,11 +149,7 @@ class Matcher:
         self.entry_ids: tuple[str, ...] = tuple(entry_ids)
         self._topic_ids = frozenset(entry_ids) - set(knowledge.entries)
         patterns = [p for group in groups for p in group]
-        self._patterns = _Patterns(
-            texts=np.array(patterns, dtype=object),
-            lengths=np.array([len(p) for p in patterns], dtype=np.float32),
-            has_space=np.array([" " in p for p in patterns], dtype=bool),
-        )
+        self._patterns = Patterns.of(patterns)
         # Patterns are grouped by entry, so reduceat at these offsets takes each entry's best.
         sizes = [len(group) for group in groups]
         self._entry_starts = np.cumsum([0, *sizes[:-1]], dtype=np.intp)
@@ -229,18 +197,15 @@ class Matcher:
         """Score ahead, off the loop, texts about to be matched: `match` finds their scores.
 
         All of matching but the decision. The texts of several turns may come at once (see
-        ahead.py): each is scored on spelling alone (together, pairs one text needs are
-        scored for all), then those that need meaning (not near-verbatim pastes) go to the
-        encoder in one call, a fraction of the cost per text of one call each.
+        ahead.py): they are scored on spelling together (the full matrices in one call per
+        scorer, the scorers that run only where needed in one call per text, so that each
+        text scores as alone), then those that need meaning (not near-verbatim pastes) go to
+        the encoder in one call, a fraction of the cost per text of one call each.
         """
         if not texts:
             return
         normalized = [self.normalize(t) for t in texts]
-        lexical = None
-        if self.scorer is not Scorer.SEMANTIC:
-            alone = [self._scores([n], [self._normalize.without_devices(n)]) for n in normalized]
-            lexical = np.concatenate(alone)
-        scores = self._combined(texts, normalized, None, lexical)
+        scores = self._combined(texts, normalized, None)
         self._ahead.keep(texts, scores, [self._length(n) for n in normalized])
 
     def scored_ahead(self, text: str) -> bool:
@@ -369,7 +334,7 @@ class Matcher:
         ends = np.append(self._entry_starts[1:], len(self._patterns.lengths))
         for row, (text, scored) in enumerate(zip(normalized, scoring, strict=True)):
             entries = self._prefilter.best_groups(
-                _windows(self._window, self._stride, scored), self._prefilter_limit
+                cut_windows(self._window, self._stride, scored), self._prefilter_limit
             )
             sizes = ends[entries] - self._entry_starts[entries]
             starts = np.cumsum([0, *sizes[:-1]], dtype=np.intp)
@@ -385,7 +350,7 @@ class Matcher:
         self,
         normalized: list[str],
         scoring: list[str],
-        patterns: _Patterns,
+        patterns: Patterns,
         entry_starts: npt.NDArray[np.intp],
         entries: npt.NDArray[np.intp] | None,
     ) -> FloatArray:
@@ -394,25 +359,11 @@ class Matcher:
         owners: list[int] = []
         for text in scoring:
             owners.append(len(windows))
-            windows.extend(_windows(self._window, self._stride, text))
-        index = _Batch(windows, patterns)
-
-        common = index.cdist(LCSseq.similarity)
-        # Whole-text similarity: fuzz.ratio (computed from the LCS, which we need anyway) or the
-        # same after sorting words, for English word order.
-        ratio = 200 * common / np.maximum(index.text_len + index.pattern_len, 1)
-        full = np.maximum(ratio, index.cdist(fuzz.token_sort_ratio))
-        # The pattern in order inside the text, with words inserted (see RECALL_EXTRA_COST).
-        extra = np.maximum(index.text_len - common, 0)
-        recall = RECALL_WEIGHT * 100 * common / (index.pattern_len + RECALL_EXTRA_COST * extra)
-        eligible = index.shorter >= PARTIAL_MIN_LEN
-        pair = np.maximum(full, np.where(eligible, recall, 0))
-        contained = _contained(index, owners, common, eligible, pair)
-        pair = np.maximum(pair, contained)
-
+            windows.extend(cut_windows(self._window, self._stride, text))
+        pair, full = pair_scores(windows, owners, patterns, entry_starts)
         row_starts = np.array(owners, dtype=np.intp)
-        per_text = _best_of(pair, entry_starts, row_starts)
-        near_exact = _best_of(full, entry_starts, row_starts) >= NEAR_EXACT
+        per_text = best_of(pair, entry_starts, row_starts)
+        near_exact = best_of(full, entry_starts, row_starts) >= NEAR_EXACT
         penalty = _context_penalty(self._normalize, normalized, NO_CONTEXT_PENALTY)
         per_text = np.where(near_exact, per_text, per_text - penalty[:, None])
 
@@ -426,57 +377,6 @@ class Matcher:
     def _topic_matrix(self, found: Sequence[frozenset[str]]) -> npt.NDArray[np.bool_]:
         rows = [[name in topics for name in self._topic_names] for topics in found]
         return np.array(rows, dtype=bool).reshape(len(found), len(self._topic_names))
-
-
-@dataclass(frozen=True, slots=True)
-class _Patterns:
-    """Every entry's normalised patterns, grouped by entry, with what the scoring needs of them."""
-
-    texts: npt.NDArray[np.object_]
-    lengths: FloatArray
-    has_space: npt.NDArray[np.bool_]
-
-    def subset(self, columns: npt.NDArray[np.intp]) -> _Patterns:
-        """Return these patterns only (still grouped by entry when columns are sorted)."""
-        return _Patterns(self.texts[columns], self.lengths[columns], self.has_space[columns])
-
-
-class _Batch:
-    """The windows of a batch against the patterns, and the cdist calls between them."""
-
-    def __init__(self, windows: list[str], patterns: _Patterns) -> None:
-        self.windows = np.array(windows, dtype=object)
-        self.patterns = patterns.texts
-        self.text_len = np.array([len(w) for w in windows], dtype=np.float32)[:, None]
-        self.pattern_len = patterns.lengths[None, :]
-        self.shorter = np.minimum(self.text_len, self.pattern_len)
-        self.longer = np.maximum(np.maximum(self.text_len, self.pattern_len), 1)
-        self.text_has_space = np.array([" " in w for w in windows], dtype=bool)
-        self.has_space = patterns.has_space
-        self.workers = -1 if len(windows) >= PARALLEL_MIN_ROWS else 1
-
-    def cdist(
-        self,
-        scorer: Callable[..., float],
-        rows: npt.NDArray[np.intp] | None = None,
-        columns: npt.NDArray[np.intp] | None = None,
-    ) -> FloatArray:
-        """Score the chosen windows against the chosen patterns (all by default) in one call."""
-        texts = self.windows if rows is None else self.windows[rows]
-        choices = self.patterns if columns is None else self.patterns[columns]
-        result: FloatArray = process.cdist(
-            texts.tolist(), choices.tolist(), scorer=scorer, dtype=np.float32, workers=self.workers
-        )
-        return result
-
-
-def _best_of(
-    matrix: FloatArray, column_starts: npt.NDArray[np.intp], row_starts: npt.NDArray[np.intp]
-) -> FloatArray:
-    """Reduce a windows x patterns matrix to texts x entries by taking maxima of the groups."""
-    per_entry = np.maximum.reduceat(matrix, column_starts, axis=1)
-    result: FloatArray = np.maximum.reduceat(per_entry, row_starts, axis=0)
-    return result
 
 
 def matchable(knowledge: Knowledge) -> list[tuple[str, tuple[str, ...]]]:
@@ -509,54 +409,6 @@ def _for_encoder(normalizer: Normalizer, text: str) -> str:
     return stripped if stripped and stripped != lowered else text
 
 
-def _contained(
-    index: _Batch,
-    owners: list[int],
-    common: FloatArray,
-    eligible: npt.NDArray[np.bool_],
-    so_far: FloatArray,
-) -> FloatArray:
-    """Score containment either way round, weighted so that the tightest fit wins."""
-    weight = PARTIAL_BASE + PARTIAL_SPAN * index.shorter / index.longer
-    contained = np.zeros_like(common)
-    # partial_ratio is the dearest scorer, so it runs only where it can matter. It compares
-    # the shorter text with pieces of the longer one, so it never exceeds
-    # 200 * LCS / (shorter length + LCS): pairs where even that bound would not raise the
-    # score, or not up to PARTIAL_FLOOR, are skipped without changing any result. A long
-    # text also gets it only on its best few windows (PARTIAL_WINDOWS).
-    bound = 200 * common / np.maximum(index.shorter + common, 1) * weight
-    promising = np.zeros(len(common), dtype=bool)
-    promising[_promising_rows(index, common, owners)] = True
-    needed = eligible & (bound > so_far) & (bound >= PARTIAL_FLOOR) & promising[:, None]
-    rows = np.flatnonzero(needed.any(axis=1))
-    columns = np.flatnonzero(needed[rows].any(axis=0))
-    if rows.size and columns.size:
-        # Pairs scored only because a batch neighbour needed the column are dropped, so a
-        # text scores the same alone as in any batch.
-        block = np.ix_(rows, columns)
-        scored = index.cdist(fuzz.partial_ratio, rows, columns)
-        contained[block] = np.where(needed[block], scored, 0)
-    # token_set_ratio is partial_ratio's word-level cousin (all of a text's words among a
-    # pattern's); it only means something when both sides have several words.
-    rows = np.flatnonzero(eligible.any(axis=1) & index.text_has_space)
-    columns = np.flatnonzero(index.has_space)
-    if rows.size and columns.size:
-        words = index.cdist(fuzz.token_set_ratio, rows, columns)
-        block = np.ix_(rows, columns)
-        contained[block] = np.maximum(contained[block], words)
-    return np.where(eligible, contained * weight, 0)
-
-
-def _promising_rows(index: _Batch, common: FloatArray, owners: list[int]) -> npt.NDArray[np.intp]:
-    """Pick every window of a short text and the best few windows of a long one."""
-    coverage = (common / index.pattern_len).max(axis=1)
-    rows: list[npt.NDArray[np.intp]] = []
-    for start, end in itertools.pairwise([*owners, len(common)]):
-        best = np.argsort(-coverage[start:end], kind="stable")[:PARTIAL_WINDOWS]
-        rows.append(best.astype(np.intp) + start)
-    return np.concatenate(rows)
-
-
 def _context_penalty(normalizer: Normalizer, normalized: list[str], penalty: float) -> FloatArray:
     """Return what each text loses for lacking iCloud context (more when it names another)."""
     lost = [
@@ -566,14 +418,6 @@ def _context_penalty(normalizer: Normalizer, normalized: list[str], penalty: flo
         for t in normalized
     ]
     return np.array(lost, dtype=np.float32)
-
-
-def _windows(window: int, stride: int, text: str) -> list[str]:
-    """Cut a long text into overlapping windows (see MAX_INPUT_CHARS); a short one is one."""
-    if len(text) <= window:
-        return [text]
-    last = len(text) - window
-    return [text[s : s + window] for s in [*range(0, last, stride), last]]
 
 
 def _query_length(normalizer: Normalizer, normalized: str) -> int:

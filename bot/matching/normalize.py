@@ -24,7 +24,12 @@ def _term_pattern(terms: Iterable[str]) -> re.Pattern[str]:
     for term in sorted({t for t in terms if t}, key=lambda t: (-len(t), t)):
         part = re.escape(term)
         if _ASCII_ALNUM.match(term[0]):
-            part = "(?<![a-z0-9])" + part
+            # "i(?<![a-z0-9]i)cloud", not "(?<![a-z0-9])icloud": the same matches, but with
+            # every alternative starting with a literal, re skips to the positions holding
+            # one of their first characters instead of trying every alternative everywhere
+            # (the topics of a text 49 -> ~8 us, normalising it 49 -> 18 us).
+            first = re.escape(term[0])
+            part = f"{first}(?<![a-z0-9]{first})" + re.escape(term[1:])
         if _ASCII_ALNUM.match(term[-1]):
             part += "(?![a-z0-9])"
         parts.append(part)

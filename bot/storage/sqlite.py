@@ -341,14 +341,16 @@ class SqliteStore(SqliteQueues, Store):
         ]
         now = time.time()
         user = user_row(state, now)
-        ids = await _retry_busy(
-            lambda: self._gate.call(
-                lambda: _one_trip(self._db, _save_turn, user, lines, update_id, blobs, now)
-            ),
+        ids = await self._in_one_trip(_save_turn, user, lines, update_id, blobs, now)
+        return [OutboxRow(i, m, now) for i, m in zip(ids, outgoing, strict=True)]
+
+    async def _in_one_trip(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(connection, *args) in aiosqlite's thread, through the gate, when not busy."""
+        return await _retry_busy(
+            lambda: self._gate.call(lambda: _one_trip(self._db, fn, *args)),
             self._lock_wait,
             self._path,
         )
-        return [OutboxRow(i, m, now) for i, m in zip(ids, outgoing, strict=True)]
 
     async def history(self, user_id: int) -> list[OutcomeRecord]:
         """Return the user's history, oldest first."""

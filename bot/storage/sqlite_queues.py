@@ -6,9 +6,9 @@ import abc
 import logging
 import sqlite3
 import time
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
-from typing import Any
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager, suppress
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -19,6 +19,7 @@ from bot.storage.unicode import valid_unicode
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 DELETE_BATCH = 500  # ids per DELETE (SQLite allows 32766 parameters per statement)
 
 
@@ -59,11 +60,6 @@ def outbox_params(blobs: Sequence[str], now: float) -> list[Any]:
     return [p for blob in blobs for p in (blob, now, blob)]
 
 
-async def save_user(db: aiosqlite.Connection, state: UserState, now: float) -> None:
-    """Insert or update the user's row (inside the caller's transaction)."""
-    await db.execute(UPSERT_USER, user_row(state, now))
-
-
 async def mark_done(db: aiosqlite.Connection, update_id: int, now: float) -> None:
     """Record an update as handled (inside the caller's transaction)."""
     await db.execute(MARK_DONE, (update_id, now, now))
@@ -90,6 +86,10 @@ class SqliteQueues(abc.ABC):
     @abc.abstractmethod
     async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Run one query."""
+
+    @abc.abstractmethod
+    async def _in_one_trip(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(connection, *args) in the connection's thread: one round trip."""
 
     async def inbox_add(self, updates: Sequence[InboxUpdate]) -> list[int]:
         """Keep the updates not seen before, in one transaction; return their ids in order."""
@@ -154,14 +154,30 @@ class SqliteQueues(abc.ABC):
                 marks = ", ".join("?" for _ in batch)
                 await self._rows(f"DELETE FROM outbox WHERE id IN ({marks})", batch)
             return
-        async with self._transaction() as db:
-            spec, message_id = anchor
-            found = await db.execute_fetchall(
-                "SELECT lang, device, state FROM users WHERE user_id = ?", (spec.user_id,)
-            )
-            for lang, device, blob in found:
-                state = UserState.from_row(spec.user_id, lang, device, blob)
-                newer = anchored(state, spec, message_id)
-                if newer is not None:
-                    await save_user(db, newer, time.time())
-            await db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in row_ids])
+        # A reply that shows a walk's step (most): one round trip, as a turn's save is.
+        await self._in_one_trip(_done_anchored, row_ids, anchor, time.time())
+
+
+def _done_anchored(
+    conn: sqlite3.Connection, row_ids: Sequence[int], anchor: tuple[Anchor, int], now: float
+) -> None:
+    """Record a walk's new message id and delete its delivered rows in one transaction, in the
+    connection's thread: one round trip instead of five (BEGIN, SELECT, upsert, DELETE, COMMIT).
+    """
+    spec, message_id = anchor
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = conn.execute(
+            "SELECT lang, device, state FROM users WHERE user_id = ?", (spec.user_id,)
+        ).fetchall()
+        for lang, device, blob in found:
+            state = UserState.from_row(spec.user_id, lang, device, blob)
+            newer = anchored(state, spec, message_id)
+            if newer is not None:
+                conn.execute(UPSERT_USER, user_row(newer, now))
+        conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in row_ids])
+        conn.execute("COMMIT")
+    except BaseException:
+        with suppress(sqlite3.OperationalError):  # COMMIT may have ended it already
+            conn.execute("ROLLBACK")
+        raise
