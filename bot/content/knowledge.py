@@ -12,6 +12,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from bot.content.examples import FILE as EXAMPLES
+from bot.content.examples import load_examples
 from bot.content.languages import LANGUAGES, Languages
 from bot.content.reader import List, Map, Problems, Reader, line_of
 
@@ -221,6 +223,8 @@ class Knowledge:
     entries: Mapping[str, Entry]
     links: Mapping[str, Localized]
     topics: Mapping[str, Topic]
+    # Labelled messages per matched entry or topic (examples.yaml; see bot/content/examples.py).
+    examples: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def path_for(self, entry_id: str, device: Device | str) -> tuple[str, ...]:
         """Return the fixes of an entry that have steps for the device, in walking order."""
@@ -502,7 +506,8 @@ def _read_info(
 
 
 def load_knowledge(directory: Path, languages: Languages = LANGUAGES) -> Knowledge:
-    """Load fixes.yaml, entries.yaml and info.yaml; raise KnowledgeError on any problem."""
+    """Load fixes.yaml, entries.yaml, info.yaml and examples.yaml; raise KnowledgeError on any
+    problem."""
     problems = Problems()
     docs: dict[str, Map] = {}
     for name in ("fixes", "entries", "info"):
@@ -534,4 +539,6 @@ def load_knowledge(directory: Path, languages: Languages = LANGUAGES) -> Knowled
         ir.problem(topic_lines[tid], f"topic {tid!r} has patterns and the id of an entry")
 
     problems.raise_if_any()
-    return Knowledge(tuple(stages), fixes, entries, links, topics)
+    asked = set(entries) | {t.id for t in topics.values() if t.patterns}
+    examples = load_examples(directory / EXAMPLES, asked)
+    return Knowledge(tuple(stages), fixes, entries, links, topics, examples)

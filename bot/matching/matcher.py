@@ -177,6 +177,11 @@ class Matcher:
                 np.cumsum([0, *raw_sizes[:-1]], dtype=np.intp),
                 shipped_vectors(),
                 unrelated_examples(),
+                examples=[
+                    (group, text)
+                    for group, item_id in enumerate(entry_ids)
+                    for text in knowledge.examples.get(item_id, ())
+                ],
             )
 
     def normalize(self, text: str) -> str:

@@ -139,7 +139,12 @@ RECENT = RecentVectors()
 
 
 class SemanticIndex:
-    """Every pattern's vector, grouped by entry: per text, each entry's closest pattern."""
+    """Every pattern's vector, grouped by entry: per text, each entry's closest pattern.
+
+    With `examples` ((group, text): labelled messages of knowledge/examples.yaml), an entry's
+    closest pattern or example: people's own ways of telling a problem, which its patterns
+    (the article's wording and ours) do not all foresee.
+    """
 
     def __init__(
         self,
@@ -149,6 +154,7 @@ class SemanticIndex:
         known: VectorFile | None = None,
         unrelated: Sequence[str] = (),
         recent: RecentVectors = RECENT,
+        examples: Sequence[tuple[int, str]] = (),
     ) -> None:
         self.encoder = encoder
         known = known or VectorFile.empty()
@@ -156,6 +162,11 @@ class SemanticIndex:
         self._unrelated = known.vectors(encoder, unrelated)
         self._group_starts = group_starts
         self._recent = recent
+        # Examples sorted by group, so that reduceat at each group's first row takes its best.
+        ordered = sorted(examples)
+        self._examples = known.vectors(encoder, [text for _, text in ordered])
+        groups = np.array([group for group, _ in ordered], dtype=np.intp)
+        self._example_groups, self._example_starts = np.unique(groups, return_index=True)
 
     def embed(self, texts: Sequence[str]) -> FloatArray:
         """Return the texts' vectors and keep them for a later `vectors` of the same texts.
@@ -178,9 +189,13 @@ class SemanticIndex:
         return vectors
 
     def similarity(self, vectors: FloatArray) -> FloatArray:
-        """Return each vector's best cosine per entry (rows: vectors, columns: entries)."""
+        """Return each vector's best cosine per entry (rows: vectors, columns: entries) with its
+        patterns and its examples."""
         cosines = vectors @ self._vectors.T
         result: FloatArray = np.maximum.reduceat(cosines, self._group_starts, axis=1)
+        if len(self._examples):
+            near = np.maximum.reduceat(vectors @ self._examples.T, self._example_starts, axis=1)
+            result[:, self._example_groups] = np.maximum(result[:, self._example_groups], near)
         return result
 
     def unrelated(self, vectors: FloatArray) -> FloatArray:
@@ -440,7 +455,8 @@ def _set_weights(backend: Any, d: dict[str, Any], tokenizer: Any, threads: int) 
 
 
 def main() -> int:
-    """Write VECTOR_FILE for every pattern, unrelated example and typed-reply example."""
+    """Write VECTOR_FILE for every pattern, labelled example, unrelated example and typed-reply
+    example."""
     from bot.config import PROJECT_ROOT
     from bot.content.intents import load_intents
     from bot.content.knowledge import load_knowledge
@@ -448,6 +464,7 @@ def main() -> int:
 
     knowledge = load_knowledge(PROJECT_ROOT / "knowledge")
     texts = [t for _, patterns in matchable(knowledge) for t in patterns]
+    texts += [t for examples in knowledge.examples.values() for t in examples]
     texts += unrelated_examples()
     texts += [
         t

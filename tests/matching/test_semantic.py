@@ -130,11 +130,27 @@ def test_every_text_the_bot_compares_has_a_shipped_vector(encoder: Encoder) -> N
     # its unrelated examples or intents.yaml, run `python -m bot.matching.semantic`.
     knowledge = load_knowledge(KNOWLEDGE)
     texts = [t for _, patterns in matchable(knowledge) for t in patterns]
+    texts += [t for examples in knowledge.examples.values() for t in examples]
     texts += unrelated_examples()
     texts += [t for group in load_intents(KNOWLEDGE / "intents.yaml").values() for t in group]
     counting = Counting(encoder)
     shipped_vectors().vectors(counting, texts)
     assert counting.encoded == [], "stale bot/matching/pattern_vectors.npz"
+
+
+def test_an_entry_is_as_close_as_its_closest_pattern_or_example(encoder: Encoder) -> None:
+    patterns = ["iCloudに接続できません", "予防策"]
+    story = "my ipad just spins forever when it tries to reach icloud"
+    plain = SemanticIndex(encoder, patterns, np.array([0, 1]), recent=RecentVectors())
+    taught = SemanticIndex(
+        encoder, patterns, np.array([0, 1]), recent=RecentVectors(), examples=[(0, story)]
+    )
+    vectors = encoder.encode([story, "予防策"])
+    before, after = plain.similarity(vectors), taught.similarity(vectors)
+    assert after[0, 0] == pytest.approx(1.0, abs=1e-4) and before[0, 0] < 0.9
+    # Another entry, and a text closer to a pattern than to the example, are as before.
+    assert after[0, 1] == before[0, 1] and after[1, 1] == before[1, 1]
+    assert after[1, 0] >= before[1, 0]
 
 
 # ------------------------------------------------------ the embedding table read row by row
