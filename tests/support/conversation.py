@@ -40,6 +40,9 @@ def edited_engine(tmp_path: Path, *, fix: str | None = None, entry: str | None =
         entries = knowledge / "entries.yaml"
         pattern = rf"(?ms)^  - id: {entry}\n.*?(?=^  - id: |\Z)"
         entries.write_text(re.sub(pattern, "", entries.read_text("utf-8"), count=1))
+        examples = knowledge / "examples.yaml"  # its examples go with it (else: unknown id)
+        pattern = rf"(?ms)^  {entry}:\n.*?(?=^  \S|\Z)"
+        examples.write_text(re.sub(pattern, "", examples.read_text("utf-8"), count=1))
     return build_engine(knowledge, ROOT / "locales")
 
 
