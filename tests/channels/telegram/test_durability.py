@@ -33,6 +33,9 @@ async def paste_and_wait(api: FakeBotApi, user: int, timeout: float = 15.0) -> N
     await api.wait_for_messages(user, 1, timeout)
 
 
+KILL_AFTER = 10
+
+
 async def test_kill_9_mid_burst_then_every_user_answered_once(
     api: FakeBotApi, tmp_path: Path
 ) -> None:
@@ -40,7 +43,11 @@ async def test_kill_9_mid_burst_then_every_user_answered_once(
     proc = await BotProcess(api, tmp_path).start()
     for user in users:
         api.push_text(user, EN_ERROR)
-    await asyncio.sleep(0.4)
+    # Killed once the burst is under way: on the first replies, not after a fixed time (a bot
+    # fast enough answers everyone within any fixed time).
+    await api.wait_for(
+        lambda: sum(1 for user in users if api.chat(user)) >= KILL_AFTER, 30.0, what="no replies"
+    )
     await proc.kill()
     answered_before = {user for user in users if api.chat(user)}
     confirmed = api.confirmed_update_ids
