@@ -43,7 +43,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from benchmarks.bench_match import load_labelled
-from benchmarks.common import goal, goals_table, header, summary_ms, table, write_result
+from benchmarks.common import (
+    THROUGHPUT_COLUMNS,
+    goal,
+    goals_table,
+    header,
+    summary_ms,
+    table,
+    write_result,
+)
 from benchmarks.procs import AIOGRAM, BARE, OURS, Proc, new_api
 from bot.channels.telegram.processor import CONCURRENT_UPDATES, CONNECTION_POOL_SIZE
 from tests.support.fakebotapi import FakeBotApi
@@ -333,13 +341,7 @@ def report(result: dict[str, Any]) -> str:
             "defaults (256, 256).\n",
             table(
                 [
-                    "phase",
-                    "bot",
-                    "updates/s",
-                    "p50 ms",
-                    "p99 ms",
-                    "bot CPU s",
-                    "fake CPU s",
+                    *THROUGHPUT_COLUMNS,
                     "wall s",
                     "ours/bare",
                     "ours/aiogram",

@@ -21,7 +21,15 @@ from typing import Any
 import aiohttp
 
 from benchmarks.bench_match import load_labelled
-from benchmarks.common import ROOT, goal, goals_table, header, table, write_result
+from benchmarks.common import (
+    ROOT,
+    THROUGHPUT_COLUMNS,
+    goal,
+    goals_table,
+    header,
+    table,
+    write_result,
+)
 from benchmarks.procs import Proc, cpu_seconds_of
 from tests.support.botproc import TOKEN
 from tests.support.fakebotapi import FakeBotApi
@@ -236,13 +244,7 @@ def report(result: dict[str, Any]) -> str:
             " cores over the one-instance run's busy cores, the best two/one can be here.\n",
             table(
                 [
-                    "phase",
-                    "bot",
-                    "updates/s",
-                    "p50 ms",
-                    "p99 ms",
-                    "bot CPU s",
-                    "fake CPU s",
+                    *THROUGHPUT_COLUMNS,
                     "PostgreSQL CPU s",
                     "busy cores",
                     "2/1",

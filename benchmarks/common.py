@@ -97,3 +97,7 @@ def header(title: str) -> str:
     """Return a heading line naming the machine, for the printed report."""
     m = machine()
     return f"## {title}\n\n{m['date']}; {m['nproc']} CPUs ({m['cpu']}); Python {m['python']}\n"
+
+
+# The first columns of a throughput table (bench_bot, and its --cluster run in cluster.py).
+THROUGHPUT_COLUMNS = ["phase", "bot", "updates/s", "p50 ms", "p99 ms", "bot CPU s", "fake CPU s"]

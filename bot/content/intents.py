@@ -20,14 +20,9 @@ class Intent(StrEnum):
 def load_intents(path: Path) -> dict[Intent, tuple[str, ...]]:
     """Read knowledge/intents.yaml: examples per intent, every language together."""
     problems = Problems()
-    doc = problems.load_mapping(path)
+    table = problems.load_section(path, "intents")
     problems.raise_if_any()
-    assert doc is not None  # load_mapping reports a problem whenever it returns None
-    table = doc.get("intents")
-    if not isinstance(table, dict):
-        problems.add(path, line_of(doc, 1), "expected a mapping 'intents:'")
-        problems.raise_if_any()
-    assert isinstance(table, dict)
+    assert table is not None  # load_section reports a problem whenever it returns None
     top = line_of(table, 1)
     examples: dict[Intent, tuple[str, ...]] = {}
     for intent in Intent:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.content.examples import FILE as EXAMPLES
-from bot.content.examples import load_examples
+from bot.content.examples import read_examples
 from bot.content.languages import LANGUAGES, Languages
 from bot.content.reader import List, Map, Problems, Reader, line_of
 
@@ -538,7 +538,8 @@ def load_knowledge(directory: Path, languages: Languages = LANGUAGES) -> Knowled
     for tid in sorted(set(entries) & {t.id for t in topics.values() if t.patterns}):
         ir.problem(topic_lines[tid], f"topic {tid!r} has patterns and the id of an entry")
 
-    problems.raise_if_any()
+    problems.raise_if_any()  # entries read whole: an example's id is checked against them
     asked = set(entries) | {t.id for t in topics.values() if t.patterns}
-    examples = load_examples(directory / EXAMPLES, asked)
+    examples = read_examples(problems, directory / EXAMPLES, asked)
+    problems.raise_if_any()
     return Knowledge(tuple(stages), fixes, entries, links, topics, examples)

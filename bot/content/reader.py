@@ -130,6 +130,20 @@ class Problems:
             return None
         return doc
 
+    def load_section(self, path: Path, key: str) -> Map | None:
+        """Parse a file whose top level holds one mapping, `key:`; None (and a problem)
+        otherwise. Any other top-level key is reported as unknown."""
+        doc = self.load_mapping(path)
+        if doc is None:
+            return None
+        for unknown in sorted(set(doc) - {key}):
+            self.add(path, key_line(doc, unknown, 1), f"unknown key {unknown!r}")
+        section = doc.get(key)
+        if not isinstance(section, Map):
+            self.add(path, line_of(doc, 1), f"expected a mapping '{key}:'")
+            return None
+        return section
+
     def reader(self, path: Path, languages: Languages = LANGUAGES) -> Reader:
         """Return a reader that reports this file's problems here."""
         return Reader(path, self, languages)

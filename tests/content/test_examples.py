@@ -17,12 +17,18 @@ from tests.support.paths import DATA, KNOWLEDGE
 TOO_CLOSE = 85
 
 
-def test_examples_load_per_id_without_duplicates(tmp_path: Path) -> None:
+def with_examples(tmp_path: Path, text: str) -> Path:
+    """The minimal knowledge base with this examples.yaml."""
     folder = write_kb(tmp_path)
-    (folder / "examples.yaml").write_text(
+    (folder / "examples.yaml").write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_examples_load_per_id_without_duplicates(tmp_path: Path) -> None:
+    folder = with_examples(
+        tmp_path,
         "examples:\n  server_error:\n    - the server said no\n    - the server said no\n"
         "    - サーバーがだめ\n",
-        encoding="utf-8",
     )
     kb = load_knowledge(folder)
     assert kb.examples == {"server_error": ("the server said no", "サーバーがだめ")}
@@ -33,11 +39,10 @@ def test_a_base_without_examples_has_none(tmp_path: Path) -> None:
 
 
 def test_an_unknown_id_or_a_non_list_is_reported_with_its_line(tmp_path: Path) -> None:
-    folder = write_kb(tmp_path)
-    (folder / "examples.yaml").write_text(
+    folder = with_examples(
+        tmp_path,
         "examples:\n  server_error:\n    - fine\n  no_such_entry:\n    - lost\n"
         "  faq_thing: just one text\n",
-        encoding="utf-8",
     )
     with pytest.raises(KnowledgeError) as info:
         load_knowledge(folder)
@@ -46,6 +51,17 @@ def test_an_unknown_id_or_a_non_list_is_reported_with_its_line(tmp_path: Path) -
     assert problems == [
         f"{path}:4: examples for unknown entry or topic 'no_such_entry'",
         f"{path}:6: faq_thing: expected a list of texts",
+    ]
+
+
+def test_a_file_that_is_not_one_examples_mapping_is_reported(tmp_path: Path) -> None:
+    folder = with_examples(tmp_path, "exmaples:\n  server_error:\n    - fine\n")
+    with pytest.raises(KnowledgeError) as info:
+        load_knowledge(folder)
+    path = folder / "examples.yaml"
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}:1: unknown key 'exmaples'",
+        f"{path}:1: expected a mapping 'examples:'",
     ]
 
 
