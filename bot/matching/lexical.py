@@ -103,7 +103,7 @@ class Batch:
         self.patterns = patterns.texts
         self.text_len = np.array([len(w) for w in windows], dtype=np.float32)[:, None]
         self.pattern_len = patterns.lengths[None, :]
-        self.word_sorted = [word_sorted(w) for w in windows]
+        self.word_sorted = np.array([word_sorted(w) for w in windows], dtype=object)
         self.sorted_text_len = np.array([len(w) for w in self.word_sorted], dtype=np.float32)
         self.sorted_text_len = self.sorted_text_len[:, None]
         self.sorted_patterns = patterns.word_sorted
@@ -129,7 +129,7 @@ class Batch:
 
         word_sorted: both sides' words sorted (see token_sort).
         """
-        windows = np.array(self.word_sorted, dtype=object) if word_sorted else self.windows
+        windows = self.word_sorted if word_sorted else self.windows
         patterns = self.sorted_patterns if word_sorted else self.patterns
         texts = windows if rows is None else windows[rows]
         choices = patterns if columns is None else patterns[columns]

@@ -255,46 +255,36 @@ class Matcher:
         return self._combined(texts, [self.normalize(t) for t in texts], embeddings)
 
     def _combined(
-        self,
-        texts: Sequence[str],
-        normalized: list[str],
-        embeddings: FloatArray | None,
-        lexical: FloatArray | None = None,
+        self, texts: Sequence[str], normalized: list[str], embeddings: FloatArray | None
     ) -> FloatArray:
         """Score with this matcher's scorer: lexical, semantic, or the blend of both."""
-        if lexical is None and self.scorer is not Scorer.SEMANTIC:
-            scoring = [self._normalize.without_devices(n) for n in normalized]
-            lexical = self._scores(normalized, scoring)
+        if self.scorer is Scorer.SEMANTIC:
+            semantic: FloatArray = self._blend(texts, normalized, embeddings, None)
+            return semantic
+        scoring = [self._normalize.without_devices(n) for n in normalized]
+        lexical = self._scores(normalized, scoring)
         if self._semantic is None:
-            assert lexical is not None
             return lexical
-        if self.scorer is Scorer.BLEND:
-            assert lexical is not None
-            verbatim = _verbatim(lexical)
-            if verbatim.any():  # decided on spelling; the others are scored in full, alone
-                rest = [i for i, v in enumerate(verbatim) if not v]
-                scores = lexical.copy()
-                if rest:
-                    scores[rest] = self._blend(
-                        [texts[i] for i in rest],
-                        [normalized[i] for i in rest],
-                        None if embeddings is None else embeddings[rest],
-                        lexical[rest],
-                    )
-                return scores
-            with_lexical: FloatArray = self._blend(texts, normalized, embeddings, lexical)
-            return with_lexical
-        blended: FloatArray = self._blend(texts, normalized, embeddings)
-        return blended
+        # A near-verbatim text is decided on spelling; the others are blended with meaning.
+        rest = [int(i) for i in np.flatnonzero(~_verbatim(lexical))]
+        scores = lexical.copy()
+        if rest:
+            scores[rest] = self._blend(
+                [texts[i] for i in rest],
+                [normalized[i] for i in rest],
+                None if embeddings is None else embeddings[rest],
+                lexical[rest],
+            )
+        return scores
 
     def _blend(
         self,
         texts: Sequence[str],
         normalized: list[str],
         vecs: FloatArray | None,
-        lexical: FloatArray | None = None,
+        lexical: FloatArray | None,
     ) -> Any:
-        """Score with meaning: the semantic scorer, or its blend with the lexical one (given)."""
+        """Score with meaning: the semantic scorer (lexical None), or its blend with lexical."""
         assert self._semantic is not None
         encoded = [_for_encoder(self._normalize, t) for t in texts]
         vectors = self._semantic.vectors(encoded) if vecs is None else vecs
@@ -309,11 +299,7 @@ class Matcher:
         semantic = np.where(elsewhere[:, None], semantic - UNRELATED_PENALTY, semantic)
         # Nothing left after normalising (emoji, punctuation): nothing to mean either.
         semantic[np.array([not t for t in normalized], dtype=bool)] = 0
-        if self.scorer is not Scorer.SEMANTIC:
-            if lexical is None:
-                lexical = self._scores(
-                    normalized, [self._normalize.without_devices(n) for n in normalized]
-                )
+        if lexical is not None:
             blend = BLEND_LEXICAL * lexical + (1 - BLEND_LEXICAL) * semantic
             # What the lexical scorer alone is sure of stays sure (a message pasted inside a long
             # text, a hiragana-only error that the encoder reads poorly): its score, moved down
