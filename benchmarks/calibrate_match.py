@@ -22,7 +22,7 @@ import numpy.typing as npt
 from benchmarks.bench_match import QUERIES, Labelled, load_labelled
 from benchmarks.common import ROOT
 from bot.app import load_content
-from bot.matching.matcher import MAX_ALTERNATIVES, MIN_QUERY_LEN, Matcher, Scorer
+from bot.matching.matcher import MAX_ALTERNATIVES, Matcher, Scorer
 
 # Every tuning negative: the goal is 97% on the held-out split, and 108 negatives tuned on
 # give an optimistic estimate.
@@ -47,6 +47,7 @@ class Scored:
     ids: npt.NDArray[np.str_]
     scores: npt.NDArray[np.float32]
     lengths: npt.NDArray[np.int_]
+    needed: npt.NDArray[np.int_]  # per column (ids): the length a text needs to be taken for it
 
     @property
     def order(self) -> npt.NDArray[np.intp]:
@@ -54,7 +55,11 @@ class Scored:
 
     def subset(self, rows: npt.NDArray[np.intp]) -> Scored:
         return Scored(
-            [self.labelled[i] for i in rows], self.ids, self.scores[rows], self.lengths[rows]
+            [self.labelled[i] for i in rows],
+            self.ids,
+            self.scores[rows],
+            self.lengths[rows],
+            self.needed,
         )
 
 
@@ -65,7 +70,7 @@ def score(scorer: Scorer, labelled: Sequence[Labelled] | None = None) -> Scored:
     items = list(labelled) if labelled is not None else load_labelled(QUERIES)
     scores = matcher.scores([item.text for item in items])
     lengths = np.array([matcher.query_length(i.text) for i in items])
-    return Scored(items, np.array(matcher.entry_ids), scores, lengths)
+    return Scored(items, np.array(matcher.entry_ids), scores, lengths, matcher.needed_lengths())
 
 
 def _taken(data: Scored, threshold: float, margin: float) -> npt.NDArray[np.bool_]:
@@ -73,7 +78,7 @@ def _taken(data: Scored, threshold: float, margin: float) -> npt.NDArray[np.bool
     rows = np.arange(len(data.scores))
     best, second = data.scores[rows, order[:, 0]], data.scores[rows, order[:, 1]]
     return np.asarray(
-        (data.lengths >= MIN_QUERY_LEN) & (best >= threshold) & (best - second >= margin)
+        (data.lengths >= data.needed[order[:, 0]]) & (best >= threshold) & (best - second >= margin)
     )
 
 

@@ -18,6 +18,9 @@ MIN_QUERY_LEN = 8
 # Nor does one with fewer characters than this beyond iCloud/Apple and generic words ("iCloudの
 # エラー", "icloud problem") unless it names a topic: it is as vague as "iCloud" or "エラー".
 MIN_SPECIFIC_LEN = 4
+# A question about a topic is whole in fewer characters ("まとめると?", "予防策は?", "tldr pls"):
+# it needs only this many, and the same sure score and margin.
+MIN_TOPIC_LEN = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,11 @@ class MatchResult:
         return self.entry if self.entry is not None else self.topic
 
 
+def needed_length(topic: bool) -> int:
+    """Return the length a text needs to be taken for an entry, or for a topic (shorter)."""
+    return MIN_TOPIC_LEN if topic else MIN_QUERY_LEN
+
+
 def decide(
     rule: Calibration,
     entry_ids: tuple[str, ...],
@@ -70,8 +78,8 @@ def decide(
     best = float(row[order[0]])
     runner_up = float(row[order[1]]) if len(order) > 1 else 0.0
     clear = best >= rule.threshold and best - runner_up >= rule.margin
-    sure = length >= MIN_QUERY_LEN and clear
-    found = entry_ids[order[0]] if sure else None
+    needed = needed_length(entry_ids[order[0]] in topic_ids)
+    found = entry_ids[order[0]] if clear and length >= needed else None
     # order is best first: stop at the floor or once there are enough, not at the last entry.
     above_floor = itertools.takewhile(lambda i: row[i] >= rule.floor, order)
     alternatives = tuple(

@@ -16,7 +16,14 @@ from bot.content.text import fold
 from bot.matching.ahead import ScoredAhead
 from bot.matching.decision import MAX_ALTERNATIVES as MAX_ALTERNATIVES
 from bot.matching.decision import MIN_QUERY_LEN as MIN_QUERY_LEN
-from bot.matching.decision import MIN_SPECIFIC_LEN, Calibration, MatchResult, decide
+from bot.matching.decision import (
+    MIN_SPECIFIC_LEN,
+    Calibration,
+    MatchResult,
+    decide,
+    needed_length,
+)
+from bot.matching.decision import MIN_TOPIC_LEN as MIN_TOPIC_LEN
 from bot.matching.decision import Alternative as Alternative
 from bot.matching.lexical import Patterns, best_of, cut_windows, pair_scores
 from bot.matching.normalize import Normalizer, default_normalizer
@@ -91,6 +98,7 @@ FOREIGN_PENALTY = 15.0
 # (20, not 10: chosen on the tuning split and two fresh dev splits written without seeing the
 # patterns; a third, unseen, confirmed it: recognised +0.7, wrong -0.4 points.)
 TOPIC_PENALTY = 20.0
+SEMANTIC_TOPIC_PENALTY = 10.0
 
 # Only this much of a pasted text is read: nobody's problem statement is longer, and it bounds the
 # work. Longer normalised texts are cut into overlapping windows (twice the longest pattern, each
@@ -147,6 +155,7 @@ class Matcher:
         if not groups:
             raise ValueError("the knowledge base has no patterns to match against")
         self.entry_ids: tuple[str, ...] = tuple(entry_ids)
+        self._written = frozenset(p for group in raw_groups for p in map(self._normalize, group))
         self._topic_ids = frozenset(entry_ids) - set(knowledge.entries)
         patterns = [p for group in groups for p in group]
         self._patterns = Patterns.of(patterns)
@@ -190,7 +199,7 @@ class Matcher:
 
     def query_length(self, text: str) -> int:
         """Return the length that MIN_QUERY_LEN asks of a text (see _query_length)."""
-        return _query_length(self._normalize, self.normalize(text))
+        return self._length(self.normalize(text))
 
     def embed(self, texts: Sequence[str]) -> FloatArray | None:
         """Return the texts' sentence vectors (None without an encoder), kept for their match."""
@@ -246,9 +255,23 @@ class Matcher:
             for text, length, row in zip(texts, lengths, scores, strict=True)
         ]
 
+    def needed_lengths(self) -> npt.NDArray[np.int_]:
+        """Return per entry_ids the length a text needs to be taken for it (see decide)."""
+        return np.array([needed_length(i in self._topic_ids) for i in self.entry_ids])
+
     def _length(self, normalized: str) -> int:
-        """Return the length MIN_QUERY_LEN asks of a normalised text (see _query_length)."""
-        return _query_length(self._normalize, normalized)
+        """Return the length MIN_QUERY_LEN asks of a normalised text (see _query_length).
+
+        A text that is one of the patterns as written ("予防策", a topic's title "まとめ") says
+        exactly what it asks for, however short: it counts as long enough. A short one that
+        names no topic ("エラーが出ます") counts as too short even for a topic (MIN_TOPIC_LEN).
+        """
+        length = _query_length(self._normalize, normalized)
+        if normalized in self._written:
+            return max(length, MIN_QUERY_LEN)
+        if length < MIN_QUERY_LEN and not self._normalize.topics(normalized):
+            return min(length, MIN_TOPIC_LEN - 1)
+        return length
 
     def scores(self, texts: Sequence[str], embeddings: FloatArray | None = None) -> FloatArray:
         """Return each text's score for every entry (rows: texts, columns: entry_ids)."""
@@ -300,6 +323,9 @@ class Matcher:
         # Nothing left after normalising (emoji, punctuation): nothing to mean either.
         semantic[np.array([not t for t in normalized], dtype=bool)] = 0
         if lexical is not None:
+            if SEMANTIC_TOPIC_PENALTY:
+                lacking = self._lacking(normalized)
+                semantic = np.where(lacking, semantic - SEMANTIC_TOPIC_PENALTY, semantic)
             blend = BLEND_LEXICAL * lexical + (1 - BLEND_LEXICAL) * semantic
             # What the lexical scorer alone is sure of stays sure (a message pasted inside a long
             # text, a hiragana-only error that the encoder reads poorly): its score, moved down
@@ -358,12 +384,18 @@ class Matcher:
         penalty = _context_penalty(self._normalize, normalized, NO_CONTEXT_PENALTY)
         per_text = np.where(near_exact, per_text, per_text - penalty[:, None])
 
+        per_text = np.where(self._lacking(normalized, entries), per_text - TOPIC_PENALTY, per_text)
+        return np.clip(per_text, 0, 100).astype(np.float32)
+
+    def _lacking(
+        self, normalized: list[str], entries: npt.NDArray[np.intp] | None = None
+    ) -> npt.NDArray[np.bool_]:
+        """Per text and entry (entries: which, None: all): does the text name a topic that the
+        entry's patterns never mention?"""
         text_topics = self._topic_matrix([self._normalize.topics(t) for t in normalized])
-        # Per text and entry: how many of the text's topics the entry's patterns never mention.
         entry_topics = self._entry_topics if entries is None else self._entry_topics[entries]
         lacking = text_topics.astype(np.int32) @ (~entry_topics).T.astype(np.int32)
-        per_text = np.where(lacking > 0, per_text - TOPIC_PENALTY, per_text)
-        return np.clip(per_text, 0, 100).astype(np.float32)
+        return np.asarray(lacking > 0)
 
     def _topic_matrix(self, found: Sequence[frozenset[str]]) -> npt.NDArray[np.bool_]:
         rows = [[name in topics for name in self._topic_names] for topics in found]

@@ -20,6 +20,7 @@ from bot.content.knowledge import (
 from bot.matching.matcher import (
     ALTERNATIVE_FLOOR,
     MAX_ALTERNATIVES,
+    MIN_QUERY_LEN,
     Alternative,
     Matcher,
     MatchResult,
@@ -247,6 +248,29 @@ def test_the_subject_and_a_generic_word_get_alternatives_not_an_entry(
     result = matcher.match(text)
     assert result.found is None, describe(result, frozenset())
     assert result.alternatives
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        ("まとめ", "closing"),
+        ("予防策", "prevention"),
+        ("まとめると?", "closing"),
+        ("予防策は?", "prevention"),
+    ],
+)
+def test_a_short_question_naming_a_topic_is_answered(
+    matcher: Matcher, text: str, topic: str
+) -> None:
+    # A topic's own title, or a few characters naming it, ask for it whole; an entry needs more.
+    assert len(text) < MIN_QUERY_LEN
+    assert matcher.match(text).topic == topic
+
+
+@pytest.mark.parametrize("text", ["エラーが出ます", "なおらない", "hi there"])
+def test_a_short_text_naming_no_topic_is_not_taken_for_one(matcher: Matcher, text: str) -> None:
+    result = matcher.match(text)
+    assert result.found is None, describe(result, frozenset())
 
 
 def test_empty_text_scores_nothing(matcher: Matcher) -> None:
