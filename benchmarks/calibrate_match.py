@@ -22,7 +22,7 @@ import numpy.typing as npt
 from benchmarks.bench_match import QUERIES, Labelled, load_labelled
 from benchmarks.common import ROOT
 from bot.app import load_content
-from bot.matching.matcher import MAX_ALTERNATIVES, Matcher, Scorer
+from bot.matching.matcher import CALIBRATIONS, MAX_ALTERNATIVES, Matcher, Scorer
 
 # Every tuning negative: the goal is 97% on the held-out split, and 108 negatives tuned on
 # give an optimistic estimate.
@@ -48,6 +48,7 @@ class Scored:
     scores: npt.NDArray[np.float32]
     lengths: npt.NDArray[np.int_]
     needed: npt.NDArray[np.int_]  # per column (ids): the length a text needs to be taken for it
+    far: tuple[float, float] | None = None  # the scorer's shipped far_threshold, far_margin
 
     @property
     def order(self) -> npt.NDArray[np.intp]:
@@ -60,6 +61,7 @@ class Scored:
             self.scores[rows],
             self.lengths[rows],
             self.needed,
+            self.far,
         )
 
 
@@ -70,16 +72,23 @@ def score(scorer: Scorer, labelled: Sequence[Labelled] | None = None) -> Scored:
     items = list(labelled) if labelled is not None else load_labelled(QUERIES)
     scores = matcher.scores([item.text for item in items])
     lengths = np.array([matcher.query_length(i.text) for i in items])
-    return Scored(items, np.array(matcher.entry_ids), scores, lengths, matcher.needed_lengths())
+    rule = CALIBRATIONS[scorer]
+    far = None
+    if rule.far_threshold is not None and rule.far_margin is not None:
+        far = (rule.far_threshold, rule.far_margin)
+    return Scored(
+        items, np.array(matcher.entry_ids), scores, lengths, matcher.needed_lengths(), far
+    )
 
 
 def _taken(data: Scored, threshold: float, margin: float) -> npt.NDArray[np.bool_]:
     order = data.order
     rows = np.arange(len(data.scores))
     best, second = data.scores[rows, order[:, 0]], data.scores[rows, order[:, 1]]
-    return np.asarray(
-        (data.lengths >= data.needed[order[:, 0]]) & (best >= threshold) & (best - second >= margin)
-    )
+    clear = (best >= threshold) & (best - second >= margin)
+    if data.far is not None:  # the far tier is fixed (see CALIBRATIONS); this rule is chosen
+        clear |= (best >= data.far[0]) & (best - second >= data.far[1])
+    return np.asarray((data.lengths >= data.needed[order[:, 0]]) & clear)
 
 
 def choose(data: Scored) -> dict[str, float]:

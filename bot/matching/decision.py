@@ -30,6 +30,17 @@ class Calibration:
     threshold: float  # accept the best entry only from this score (0-100) on…
     margin: float  # … and only when it beats the best other entry by this much; else ask
     floor: float  # offer an entry as "did you mean" only from this score on
+    # Also accept it from far_threshold (lower) when it is far_margin (more) ahead of every
+    # other entry: a plainly told story scores lower than a paste but has no rival.
+    far_threshold: float | None = None
+    far_margin: float | None = None
+
+    def clear(self, best: float, runner_up: float) -> bool:
+        """Tell whether a best score, with this runner-up, is sure enough to take."""
+        if best >= self.threshold and best - runner_up >= self.margin:
+            return True
+        far, lead = self.far_threshold, self.far_margin
+        return far is not None and lead is not None and best >= far and best - runner_up >= lead
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +88,7 @@ def decide(
     order = np.argsort(-row, kind="stable")
     best = float(row[order[0]])
     runner_up = float(row[order[1]]) if len(order) > 1 else 0.0
-    clear = best >= rule.threshold and best - runner_up >= rule.margin
+    clear = rule.clear(best, runner_up)
     needed = needed_length(entry_ids[order[0]] in topic_ids)
     found = entry_ids[order[0]] if clear and length >= needed else None
     # order is best first: stop at the floor or once there are enough, not at the last entry.
