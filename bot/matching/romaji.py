@@ -36,8 +36,15 @@ ROMAJI_SHARE = 0.6
 _PARTICLES = frozenset(
     {"ni", "wo", "ga", "de", "wa", "ha", "no", "mo", "ka", "ne", "yo", "tte", "kara", "made"}
     | {"demo", "kedo", "desu", "masu", "da", "dekinai", "dekimasen"}
+    | {"dake", "shika", "toka", "nanka", "noni", "node", "mata", "nani", "dou", "aru"}
+    # Words no English sentence has, which people type without any grammar: "junban oshiete",
+    # "aikuraudo purasu ryoukin", "saaba setsuzoku shippai".
+    | {"shippai", "setsuzoku", "renraku", "kakunin", "ryoukin", "junban", "yobou", "mazu"}
 )
-_ENDINGS = re.compile("(?:nai|masen|mashita|masu|desu|teru|tteru|nakatta|nakute|shita)$")
+_ENDINGS = re.compile(
+    "(?:nai|masen|mashita|masu|desu|teru|tteru|deru|dete|nakatta|nakute|shita|shite|shitai"
+    "|temo|tara|suru|dekiru|oshiete|kudasai)$"
+)
 # Japanese long vowels in loanwords are ー (サーバー); typed in romaji they double the vowel
 # (saabaa). Doubled a, i, e become ー (as a hyphen, which jaconv reads as ー), as the katakana
 # spelling has it; doubled o and u stay two kana, because native words read so (つうしん, こおり).

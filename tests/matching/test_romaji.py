@@ -36,6 +36,10 @@ def test_english_words_break_the_syllable_rules(word: str) -> None:
         ("saabaa no eraa", "さーばー の えらー"),
         ("minna tsunagaranai", "みんな つながらない"),
         ("apple id ni sign in dekinai", "apple id に sign in できない"),
+        # no particle, but words or endings no English sentence has
+        ("junban oshiete", "じゅんばん おしえて"),
+        ("naoshitemo mata eraa deru", "なおしても また えらー でる"),
+        ("wifi dake icloud eraa", "wifi だけ icloud えらー"),
     ],
 )
 def test_romaji_messages_become_kana(reader: RomajiReader, text: str, kana: str) -> None:
@@ -53,6 +57,7 @@ def test_romaji_messages_become_kana(reader: RomajiReader, text: str, kana: str)
         "icloud wifi",
         "",
         "15 16",
+        "the era of icloud",
     ],
 )
 def test_english_messages_stay(reader: RomajiReader, text: str) -> None:
