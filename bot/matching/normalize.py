@@ -129,11 +129,11 @@ class Normalizer:
     def specific_length(self, normalized: str) -> int:
         """Return how many characters a text has beyond naming the subject ("iCloudのエラー").
 
-        A text that names a topic is specific however short; the others count without spaces,
-        devices, iCloud/Apple and generic words (error, problem).
+        A text that names a topic is specific however short (a topic may name a device: "new
+        iphone"); the others count without spaces, devices, iCloud/Apple and generic words.
         """
         text = self.without_devices(normalized)
-        if self.topics(text):
+        if self.topics(normalized):
             return len(text.replace(" ", ""))
         return len(self._generic.sub("", text).replace(" ", ""))
 
