@@ -104,6 +104,10 @@ class Normalizer:
         # サーバ/サーバー and ルータ/ルーター on both sides.
         return text.replace(_LONG_VOWEL, "")
 
+    def reads_romaji(self, text: str) -> bool:
+        """Tell whether a text is Japanese typed in Latin letters ("icloud ni tsunagaranai")."""
+        return self._romaji.looks_romaji(fold(text))
+
     def normalize(self, text: str) -> str:
         """Return the comparable form of a text (the same as calling the normaliser)."""
         return self(text)

@@ -17,6 +17,7 @@ from bot.content.intents import load_intents
 from bot.content.knowledge import load_knowledge
 from bot.matching import semantic
 from bot.matching.matcher import matchable
+from bot.matching.normalize import default_normalizer
 from bot.matching.semantic import (
     MAX_ENCODED_CHARS,
     VECTOR_FILE,
@@ -265,3 +266,14 @@ def test_the_tokenizer_gives_the_packages_pieces() -> None:
         assert ours.encode(text) == theirs.encode(text), text
     with pytest.raises(ValueError):
         ours.encode(text, out_type=str)
+
+
+def test_no_shipped_example_is_romaji() -> None:
+    # The encoder reads romaji as letters, not words: "kishuhen shitara icloud tsunagaranai" as
+    # an example pulled "icloud ni tsunagaranai" to the new-device FAQ. Romaji is the spelling
+    # scorer's (converted to kana there), so examples are written in kana, kanji or English.
+    normalizer = default_normalizer()
+    assert normalizer.reads_romaji("kishuhen shitara icloud tsunagaranai")
+    examples = load_knowledge(KNOWLEDGE).examples
+    romaji = [t for texts in examples.values() for t in texts if normalizer.reads_romaji(t)]
+    assert romaji == []
