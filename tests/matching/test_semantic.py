@@ -274,6 +274,7 @@ def test_no_shipped_example_is_romaji() -> None:
     # scorer's (converted to kana there), so examples are written in kana, kanji or English.
     normalizer = default_normalizer()
     assert normalizer.reads_romaji("kishuhen shitara icloud tsunagaranai")
+    assert not normalizer.reads_romaji("icloud keeps failing after a new phone")
     examples = load_knowledge(KNOWLEDGE).examples
     romaji = [t for texts in examples.values() for t in texts if normalizer.reads_romaji(t)]
     assert romaji == []
