@@ -36,9 +36,14 @@ FloatArray = npt.NDArray[np.float32]
 # processor), so that none scored when it came is forgotten before its turn in a burst. A row
 # is 100 bytes; the texts are those of the waiting updates (a few MB at worst, then replaced).
 SCORED_AHEAD = 4096
-# Texts scored in one go at most: the encoder's cost per text hardly falls beyond (0.85 ms of
-# CPU in batches of 16, 0.79 in 64), and the first turns need not wait for many more.
-BATCH = 16
+# Texts scored in one go at most. The encoder's cost per text falls little beyond 16 (0.85 ms
+# of CPU, 0.79 in 64), but a batch's fixed costs (the encoder's last layers stream 5 MB of
+# weights per call; one rapidfuzz call over every pattern; a GIL hand-over per numpy call
+# while the loop is busy) are shared by twice as many texts: 300 of bench_bot's pastes cost
+# the bot 0.66 and 0.72 s of CPU in batches of 32 against 0.72 and 0.79 in 16 (2026-11-30,
+# means of two rounds of four alternated bursts; 64 did no better). A text alone still goes
+# at once.
+BATCH = 32
 
 _encoder: ThreadPoolExecutor | None = None
 
