@@ -165,7 +165,7 @@ class MatchAhead:
             for key in batch:
                 self._scoring.pop(key).set_result(None)
             self._running -= 1
-            self._start_batches()
+        self._start_batches()  # not when cancelled (shutting down): nothing new then
 
 
 def _prepare(batch: Sequence[Key]) -> None:
