@@ -36,14 +36,17 @@ FloatArray = npt.NDArray[np.float32]
 # processor), so that none scored when it came is forgotten before its turn in a burst. A row
 # is 100 bytes; the texts are those of the waiting updates (a few MB at worst, then replaced).
 SCORED_AHEAD = 4096
-# Texts scored in one go at most. The encoder's cost per text falls little beyond 16 (0.85 ms
-# of CPU, 0.79 in 64), but a batch's fixed costs (the encoder's last layers stream 5 MB of
-# weights per call; one rapidfuzz call over every pattern; a GIL hand-over per numpy call
-# while the loop is busy) are shared by twice as many texts: 300 of bench_bot's pastes cost
-# the bot 0.66 and 0.72 s of CPU in batches of 32 against 0.72 and 0.79 in 16 (2026-11-30,
-# means of two rounds of four alternated bursts; 64 did no better). A text alone still goes
-# at once.
-BATCH = 32
+# Texts scored in one go at most; texts waiting together are shared out among the free
+# matching threads, so that a burst of 50 goes as 25 + 25 and one of 300 as 64 + 64, then 64…
+# The encoder's cost per text falls little beyond 16 (0.85 ms of CPU, 0.79 in 64), but a
+# batch's fixed costs (the encoder's last layers stream 5 MB of weights per call; one
+# rapidfuzz call over every pattern; a GIL hand-over per numpy call while the loop is busy)
+# are shared by more texts, and texts share more word pieces (bot/matching/forward.py):
+# with one thread, 300 of bench_bot's pastes cost the bot 0.66 and 0.72 s of CPU in batches
+# of 32 against 0.72 and 0.79 in 16; with two, 0.65-0.71 s in batches of 64 against
+# 0.68-0.75 in 32, and 506-594 pastes/s against 489-553 (2026-11-30, alternated bursts).
+# A text alone still goes at once.
+BATCH = 64
 
 # Batches scored at once, each on a thread of its own. Most of a batch's time is in numpy's
 # matrix products and rapidfuzz's loops, which let go of the GIL: on a quiet 2-core machine two
@@ -149,7 +152,10 @@ class MatchAhead:
         self._starting = None
         loop = asyncio.get_running_loop()
         while self._waiting and self._running < MATCHING_THREADS:
-            batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
+            # The waiting texts shared out among the free threads, BATCH at most each.
+            free = MATCHING_THREADS - self._running
+            size = min(BATCH, -(-len(self._waiting) // free))
+            batch, self._waiting = self._waiting[:size], self._waiting[size:]
             self._running += 1
             scoring = loop.create_task(self._score(batch))
             self._batches.add(scoring)
