@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -63,9 +63,16 @@ class UserState:
     def to_json(self) -> str:
         """Serialise everything but user_id, lang and device (stored as columns)."""
         walk = None
-        if self.walk is not None:
-            walk = asdict(self.walk)
-            walk["path"] = list(self.walk.path)
+        if self.walk is not None:  # a dict literal: dataclasses.asdict deep-copies every field
+            w = self.walk
+            walk = {
+                "entry": w.entry,
+                "device": w.device,
+                "path": list(w.path),
+                "position": w.position,
+                "message_id": w.message_id,
+                "started_at": w.started_at,
+            }
         data = {"walk": walk, "pending_entry": self.pending_entry, "extra": self.extra}
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 

@@ -1,15 +1,15 @@
-"""Matching ahead of the turns: on a thread of its own, the texts of concurrent turns together.
+"""Matching ahead of the turns: on threads of their own, the texts of concurrent turns together.
 
 Matcher.prepare scores texts (all of matching but the decision) and keeps their scores in a
 ScoredAhead, where Matcher.match finds them.
 
-The sentence encoder holds the GIL for most of its few milliseconds per text: one thread of
-its own keeps the event loop's lag low (~20 ms p99 with 50 pastes at once, against 85-130 ms
-in the default pool and 110-250 ms on the loop; benchmarks/bench_match.py). While it scores
-one batch, the texts of the turns that arrive meanwhile wait, and then go as the next batch:
-the encoder costs less than half as much per text in one call for 16 texts as in one call each
-(bench_bot's pastes: 0.85 against 2.15 ms of CPU), and an idle bot's single text waits for
-nothing. A text's decision is the same in any batch (Matcher.prepare; every labelled query).
+Matching runs on MATCHING_THREADS threads of its own, never on the event loop, which keeps the
+loop's lag low (~20 ms p99 with 50 pastes at once, against 85-130 ms in the default pool and
+110-250 ms on the loop; benchmarks/bench_match.py). While they score their batches, the texts
+of the turns that arrive meanwhile wait, and then go together as the next batch: the encoder
+costs less than half as much per text in one call for 16 texts as in one call each (bench_bot's
+pastes: 0.85 against 2.15 ms of CPU), and an idle bot's single text waits for nothing. A text's
+decision is the same in any batch (Matcher.prepare; every labelled query).
 """
 
 from __future__ import annotations
@@ -36,11 +36,27 @@ FloatArray = npt.NDArray[np.float32]
 # processor), so that none scored when it came is forgotten before its turn in a burst. A row
 # is 100 bytes; the texts are those of the waiting updates (a few MB at worst, then replaced).
 SCORED_AHEAD = 4096
-# Texts scored in one go at most: the encoder's cost per text hardly falls beyond (0.85 ms of
-# CPU in batches of 16, 0.79 in 64), and the first turns need not wait for many more.
-BATCH = 16
+# Texts scored in one go at most; texts waiting together are shared out among the free
+# matching threads, so that a burst of 50 goes as 25 + 25 and one of 300 as 64 + 64, then 64…
+# The encoder's cost per text falls little beyond 16 (0.85 ms of CPU, 0.79 in 64), but a
+# batch's fixed costs (the encoder's last layers stream 5 MB of weights per call; one
+# rapidfuzz call over every pattern; a GIL hand-over per numpy call while the loop is busy)
+# are shared by more texts, and texts share more word pieces (bot/matching/forward.py):
+# with one thread, 300 of bench_bot's pastes cost the bot 0.66 and 0.72 s of CPU in batches
+# of 32 against 0.72 and 0.79 in 16; with two, 0.65-0.71 s in batches of 64 against
+# 0.68-0.75 in 32, and 506-594 pastes/s against 489-553 (2026-11-30, alternated bursts).
+# A text alone still goes at once.
+BATCH = 64
 
-_encoder: ThreadPoolExecutor | None = None
+# Batches scored at once, each on a thread of its own. Most of a batch's time is in numpy's
+# matrix products and rapidfuzz's loops, which let go of the GIL: on a quiet 2-core machine two
+# matchers score 288 texts in 0.26 s against 0.39 s for one, and bench_bot's 300 pastes went
+# 417-466 -> 451-518 per second (2026-11-30, load < 0.5, six alternated bursts each; the
+# event-loop lag of bench_loop was the same, p99 median of rounds 5.9 ms against 5.2). On a
+# busy machine the second thread waits for a core, as the one did: no slower.
+MATCHING_THREADS = 2
+
+_threads: ThreadPoolExecutor | None = None
 
 
 class ScoredAhead:
@@ -76,11 +92,11 @@ class ScoredAhead:
         return np.stack([row for row, _ in kept]), [length for _, length in kept]
 
 
-def _encoder_thread() -> ThreadPoolExecutor:
-    global _encoder
-    if _encoder is None:
-        _encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
-    return _encoder
+def _matching_threads() -> ThreadPoolExecutor:
+    global _threads
+    if _threads is None:
+        _threads = ThreadPoolExecutor(max_workers=MATCHING_THREADS, thread_name_prefix="matching")
+    return _threads
 
 
 Key = tuple["Matcher", str]  # a text, and the matcher (the engine's: a reload brings another)
@@ -89,18 +105,20 @@ Key = tuple["Matcher", str]  # a text, and the matcher (the engine's: a reload b
 class MatchAhead:
     """Score texts ahead of their turns (Matcher.prepare), those waiting at once in batches.
 
-    A channel may `start` as soon as an update is received, so that the encoder's thread works
+    A channel may `start` as soon as an update is received, so that the matching threads work
     on the texts of updates that still wait for their turn (or for a free slot) while the loop
     runs other turns; the turn's `prepare` then waits for that same scoring, or for none.
-    One per conversation service; the thread is the process's one.
+    One per conversation service; the threads are the process's.
     """
 
-    __slots__ = ("_runner", "_scoring", "_waiting")
+    __slots__ = ("_batches", "_running", "_scoring", "_starting", "_waiting")
 
     def __init__(self) -> None:
         self._waiting: list[Key] = []  # in the order they came
-        self._scoring: dict[Key, asyncio.Future[None]] = {}  # waiting, or in the batch scored
-        self._runner: asyncio.Task[None] | None = None
+        self._scoring: dict[Key, asyncio.Future[None]] = {}  # waiting, or in a batch scored
+        self._running = 0  # batches being scored
+        self._batches: set[asyncio.Task[None]] = set()
+        self._starting: asyncio.Handle | None = None
 
     def start(self, matcher: Matcher, texts: Sequence[str]) -> None:
         """Have the texts scored ahead, without waiting (a turn will match them)."""
@@ -123,25 +141,41 @@ class MatchAhead:
                 future = self._scoring[key] = asyncio.get_running_loop().create_future()
                 self._waiting.append(key)
             scoring.append(future)
-        if self._waiting and (self._runner is None or self._runner.done()):
-            self._runner = asyncio.create_task(self._run())
+        # Started once the loop has run what is ready: the texts submitted meanwhile (a
+        # getUpdates batch, the turns that arrive together) go together.
+        if self._waiting and self._starting is None and self._running < MATCHING_THREADS:
+            self._starting = asyncio.get_running_loop().call_soon(self._start_batches)
         return scoring
 
-    async def _run(self) -> None:
+    def _start_batches(self) -> None:
+        """Start the waiting texts' batches, as many as there are free matching threads."""
+        self._starting = None
         loop = asyncio.get_running_loop()
-        while self._waiting:
-            batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
-            try:
-                await loop.run_in_executor(_encoder_thread(), _prepare, batch)
-            except Exception:  # a bug: each turn's own match() meets it again, in its turn
-                logger.exception("could not match %d text(s) ahead of their turns", len(batch))
-            finally:
-                for key in batch:
-                    self._scoring.pop(key).set_result(None)
+        while self._waiting and self._running < MATCHING_THREADS:
+            # The waiting texts shared out among the free threads, BATCH at most each.
+            free = MATCHING_THREADS - self._running
+            size = min(BATCH, -(-len(self._waiting) // free))
+            batch, self._waiting = self._waiting[:size], self._waiting[size:]
+            self._running += 1
+            scoring = loop.create_task(self._score(batch))
+            self._batches.add(scoring)
+            scoring.add_done_callback(self._batches.discard)
+
+    async def _score(self, batch: list[Key]) -> None:
+        """Score a batch on a matching thread; then start the next batch on it."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(_matching_threads(), _prepare, batch)
+        except Exception:  # a bug: each turn's own match() meets it again, in its turn
+            logger.exception("could not match %d text(s) ahead of their turns", len(batch))
+        finally:
+            for key in batch:
+                self._scoring.pop(key).set_result(None)
+            self._running -= 1
+        self._start_batches()  # not when cancelled (shutting down): nothing new then
 
 
 def _prepare(batch: Sequence[Key]) -> None:
-    """Score a batch's texts, in the encoder's thread: one call per matcher (one, but a reload)."""
+    """Score a batch's texts, on a matching thread: one call per matcher (one, but a reload)."""
     by_matcher: dict[Matcher, list[str]] = {}
     for matcher, text in batch:
         by_matcher.setdefault(matcher, []).append(text)

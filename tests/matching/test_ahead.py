@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 
 import pytest
 
 from bot.content.knowledge import Knowledge, load_knowledge
-from bot.matching.ahead import MatchAhead
+from bot.matching.ahead import MATCHING_THREADS, MatchAhead
 from bot.matching.matcher import Matcher
 from bot.matching.semantic import Encoder, FloatArray, default_encoder
 from tests.support.paths import ROOT
@@ -31,9 +32,13 @@ class Calls:
         self.name = inner.name
         self.fail = fail
         self.calls: list[list[str]] = []
+        self.gate = threading.Event()  # cleared: calls wait in encode until it is set
+        self.gate.set()
 
     def encode(self, texts: Sequence[str]) -> FloatArray:
         self.calls.append(list(texts))
+        if not self.gate.wait(timeout=10):
+            raise RuntimeError("gate never opened")
         if self.fail:
             raise RuntimeError("encoder broken")
         return self.inner.encode(texts)
@@ -44,12 +49,15 @@ def knowledge() -> Knowledge:
     return load_knowledge(ROOT / "knowledge")
 
 
-async def test_concurrent_turns_texts_go_to_the_encoder_together(knowledge: Knowledge) -> None:
+async def test_concurrent_turns_texts_are_shared_out_among_the_matching_threads(
+    knowledge: Knowledge,
+) -> None:
     encoder = Calls(default_encoder())
     matcher = Matcher(knowledge, encoder=encoder)
     ahead = MatchAhead()
     await asyncio.gather(*(ahead.prepare(matcher, [t]) for t in TEXTS))
-    assert encoder.calls == [[TEXTS[0], TEXTS[2], TEXTS[3], TEXTS[4]]]
+    # Five texts, two free threads: three and two (the near-verbatim one never encoded).
+    assert sorted(encoder.calls) == sorted([[TEXTS[0], TEXTS[2]], [TEXTS[3], TEXTS[4]]])
     encoder.calls.clear()
     plain = Matcher(knowledge)
     assert [matcher.match(t) for t in TEXTS] == [plain.match(t) for t in TEXTS]
@@ -66,9 +74,37 @@ async def test_texts_arriving_during_a_batch_make_the_next(knowledge: Knowledge)
     matcher = Matcher(knowledge, encoder=encoder)
     ahead = MatchAhead()
     first = asyncio.create_task(ahead.prepare(matcher, [TEXTS[0]]))
-    await asyncio.sleep(0.001)  # the first batch is on the encoder's thread
+    await asyncio.sleep(0.001)  # the first batch is on a matching thread
     await asyncio.gather(first, *(ahead.prepare(matcher, [t]) for t in TEXTS[2:]))
-    assert encoder.calls == [[TEXTS[0]], TEXTS[2:]]
+    # On the other thread meanwhile (or after the first, if that one was quicker).
+    assert sorted(encoder.calls) == sorted([[TEXTS[0]], TEXTS[2:]])
+
+
+async def test_batches_beyond_the_matching_threads_wait_for_a_free_one(
+    knowledge: Knowledge,
+) -> None:
+    assert MATCHING_THREADS == 2
+    encoder = Calls(default_encoder())
+    encoder.gate.clear()
+    matcher = Matcher(knowledge, encoder=encoder)
+    ahead = MatchAhead()
+    busy = []
+    for text in (TEXTS[0], TEXTS[2]):  # one after the other: a batch each
+        busy.append(asyncio.create_task(ahead.prepare(matcher, [text])))
+        await _until(lambda: len(encoder.calls) == len(busy))  # that one in the encoder
+    later = [asyncio.create_task(ahead.prepare(matcher, [t])) for t in (TEXTS[3], TEXTS[4])]
+    await asyncio.sleep(0.05)
+    assert sorted(encoder.calls) == sorted([[TEXTS[0]], [TEXTS[2]]])  # the others wait…
+    encoder.gate.set()
+    await asyncio.gather(*busy, *later)
+    assert encoder.calls[2:] == [[TEXTS[3], TEXTS[4]]]  # …and then go together
+    assert all(matcher.scored_ahead(t) for t in TEXTS[2:])
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.001)
 
 
 async def test_a_failure_ahead_is_left_to_the_turn(
@@ -92,9 +128,11 @@ async def test_a_turn_waits_for_the_scoring_started_when_its_update_came(
     ahead.start(matcher, [TEXTS[0]])  # received twice: scored once
     turn = asyncio.create_task(ahead.prepare(matcher, [TEXTS[0]]))
     await turn
-    assert matcher.scored_ahead(TEXTS[0]) and matcher.scored_ahead(TEXTS[2])
+    assert matcher.scored_ahead(TEXTS[0])
+    await ahead.prepare(matcher, [TEXTS[2]])  # its own batch, on the other thread
+    assert matcher.scored_ahead(TEXTS[2])
     await ahead.prepare(matcher, [TEXTS[2]])  # scored already: nothing to wait for
-    assert encoder.calls == [[TEXTS[0], TEXTS[2]]]
+    assert sorted(encoder.calls) == sorted([[TEXTS[0]], [TEXTS[2]]])  # each once
     cancelled = asyncio.create_task(ahead.prepare(matcher, [TEXTS[3]]))
     waiting = asyncio.create_task(ahead.prepare(matcher, [TEXTS[3]]))
     await asyncio.sleep(0)

@@ -147,6 +147,20 @@ async def test_sqlite_save_survives_kill_9(db_path: Path) -> None:
         assert [r.outcome for r in await store.history(7)] == [Outcome.SOLVED]
 
 
+async def test_sqlite_stores_a_state_in_the_form_earlier_versions_wrote(db_path: Path) -> None:
+    async with await SqliteStore.open(db_path) as store:
+        await store.save(full_state(1))
+    # Written by dataclasses.asdict until 2026-11-30: existing rows and new ones read alike.
+    assert query(db_path, "SELECT state FROM users WHERE user_id = 1") == [
+        (
+            '{"walk":{"entry":"sync-stuck","device":"mac","path":["restart","sign-out",'
+            '"reset-keychain"],"position":1,"message_id":9001,"started_at":1700000000.5},'
+            '"pending_entry":"photos-missing","extra":{"subscribed":true,"seen":["a","b"],'
+            '"nested":{"n":3,"ja":"写真"}}}',
+        )
+    ]
+
+
 @pytest.mark.parametrize("blob", ["{not json", "[]", "null", '"text"', '{"walk": 5, "extra": 3}'])
 async def test_sqlite_corrupted_state_loads_fresh(db_path: Path, blob: str) -> None:
     async with await SqliteStore.open(db_path) as store:
