@@ -28,7 +28,7 @@ from bot.errors import KnowledgeError
 from bot.live import LiveEngine
 from bot.looplag import probe
 from bot.matching.intents import IntentClassifier
-from bot.matching.matcher import Matcher
+from bot.matching.matcher import Matcher, settle
 from bot.matching.normalize import Normalizer
 from bot.matching.semantic import default_encoder
 from bot.service import Learning, Services
@@ -99,6 +99,7 @@ def engine_for(content: Content, limits: MessageLimits = TELEGRAM) -> Engine:
         if content.intents
         else None
     )
+    settle(content.normalizer)
     return Engine(
         content.knowledge,
         matcher,

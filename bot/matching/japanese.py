@@ -10,8 +10,10 @@ dictionary (193 MB) is memory-mapped, read-only: opening it costs 30-80 ms once 
 and the pages it touches count in the resident size as file-backed memory (clean pages the
 kernel can drop under pressure, shared by every process that maps the file). Opening it reads
 its last 72 MB through; those pages are let go right after (`release_pages`), and come back
-one by one as words are looked up: about 30 MB for the knowledge's patterns, 130 MB after
-thousands of distinct texts. The process's own, anonymous memory grows by 3-6 MB.
+one by one as words are looked up: ~105 MB for the knowledge's patterns and examples, let go
+again once the indexes are built (`matcher.settle`); ~100 MB after a burst of 500 users'
+texts, 130 MB after thousands of distinct texts (the connection-cost matrix alone is 71 MB,
+read at scattered places). The process's own, anonymous memory grows by 3-6 MB.
 """
 
 from __future__ import annotations
@@ -69,11 +71,15 @@ class JapaneseReader:
 
     def __init__(self) -> None:
         self._dictionary = Dictionary(dict=DICTIONARY)
-        release_pages(f"sudachidict_{DICTIONARY}")
+        self.release()
         self._tokenizer = self._dictionary.tokenizer(SPLIT_MODE)
         # A Sudachi tokenizer is not reentrant; matching may run on a worker thread.
         self._lock = threading.Lock()
         self._read_run = lru_cache(maxsize=CACHE_RUNS)(self._read_uncached)
+
+    def release(self) -> int:
+        """Let go of the dictionary's resident pages (`release_pages`); return the bytes."""
+        return release_pages(f"sudachidict_{DICTIONARY}")
 
     def reading(self, text: str) -> str:
         """Return the text with each Japanese run replaced by its words' readings, in hiragana."""

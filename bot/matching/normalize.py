@@ -118,6 +118,10 @@ class Normalizer:
     def _read(self, text: str) -> str:
         return respace(self._reader.reading(text))
 
+    def release_dictionary(self) -> int:
+        """Let go of the Japanese dictionary's resident pages (JapaneseReader.release)."""
+        return self._reader.release()
+
     def topics(self, normalized: str) -> frozenset[str]:
         """Return the topics a normalised text mentions."""
         return frozenset(t for t, pattern in self._topics.items() if pattern.search(normalized))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 from bot.content.text import to_hiragana
 from bot.matching.japanese import JapaneseReader, default_reader, release_pages
+from tests.support.resident import SMAPS, resident_mb
 
 
 @pytest.fixture(scope="module")
@@ -59,21 +58,10 @@ def test_threads_share_the_reader_safely(reader: JapaneseReader) -> None:
         assert list(pool.map(reader.reading, texts)) == expected
 
 
-def dictionary_resident_mb() -> float:
-    """The resident size of this process's mappings of the dictionary file, in MB."""
-    kb, inside = 0, False
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
-            inside = "sudachidict_" in line
-        elif inside and line.startswith("Rss:"):
-            kb += int(line.split()[1])
-    return kb / 1024
-
-
-@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="Linux only")
+@pytest.mark.skipif(not SMAPS.exists(), reason="Linux only")
 def test_the_pages_read_at_opening_are_let_go() -> None:
     fresh = JapaneseReader()  # opening reads the dictionary's last 72 MB through
-    assert dictionary_resident_mb() < 40  # every reader's mapping, less what opening read
+    assert resident_mb("sudachidict_") < 40  # every reader's mapping, less what opening read
     assert fresh.reading("検証に失敗しました") == "けんしょうにしっぱいしました"
     assert release_pages("sudachidict_") > 100 * 2**20  # read-only mappings of the file
     assert release_pages("no such file") == 0

@@ -26,10 +26,13 @@ from bot.matching.matcher import (
     MatchResult,
     Scorer,
     matchable,
+    settle,
 )
-from bot.matching.semantic import default_encoder
+from bot.matching.normalize import default_normalizer
+from bot.matching.semantic import default_encoder, shipped_vectors
 from tests.support.encoders import Counting
 from tests.support.paths import DATA, ROOT
+from tests.support.resident import SMAPS, resident_mb
 
 QUERIES = DATA / "queries.yaml"
 JAPANESE = re.compile("[\u3040-\u30ff\u4e00-\u9fff]")
@@ -491,3 +494,16 @@ def test_the_messages_people_wrote_in_the_issue_are_recognised(
     # (an entry, or a topic of the article).
     found = matcher.match(text)
     assert (found.entry or found.topic) == entry
+
+
+@pytest.mark.skipif(not SMAPS.exists(), reason="Linux only")
+def test_settling_lets_go_of_what_building_read(knowledge: Knowledge) -> None:
+    built = Matcher(knowledge)  # reads the shipped vectors and every pattern's Japanese
+    assert shipped_vectors.cache_info().currsize == 1
+    settle(default_normalizer())
+    assert shipped_vectors.cache_info().currsize == 0
+    assert resident_mb("sudachidict_") < 1
+    # Matching reads what it needs again: the same answers, the dictionary's pages mapped back.
+    found = built.match("昨日から検証に失敗しましたと出てサーバーにつながらない")
+    assert found.entry == "verification_failed"
+    assert resident_mb("sudachidict_") > 0
