@@ -71,13 +71,16 @@ async def test_concurrent_turns_texts_are_shared_out_among_the_matching_threads(
 
 async def test_texts_arriving_during_a_batch_make_the_next(knowledge: Knowledge) -> None:
     encoder = Calls(default_encoder())
+    encoder.gate.clear()
     matcher = Matcher(knowledge, encoder=encoder)
     ahead = MatchAhead()
     first = asyncio.create_task(ahead.prepare(matcher, [TEXTS[0]]))
-    await asyncio.sleep(0.001)  # the first batch is on a matching thread
-    await asyncio.gather(first, *(ahead.prepare(matcher, [t]) for t in TEXTS[2:]))
-    # On the other thread meanwhile (or after the first, if that one was quicker).
-    assert sorted(encoder.calls) == sorted([[TEXTS[0]], TEXTS[2:]])
+    await _until(lambda: len(encoder.calls) == 1)  # the first batch is on a matching thread
+    later = [asyncio.create_task(ahead.prepare(matcher, [t])) for t in TEXTS[2:]]
+    await _until(lambda: len(encoder.calls) == 2)  # together, on the other thread meanwhile
+    encoder.gate.set()
+    await asyncio.gather(first, *later)
+    assert encoder.calls == [[TEXTS[0]], TEXTS[2:]]
 
 
 async def test_batches_beyond_the_matching_threads_wait_for_a_free_one(
