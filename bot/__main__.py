@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.content.knowledge import Device, Knowledge
 from bot.content.languages import LANGUAGES
 from bot.errors import BotError, ConfigError, KnowledgeError, StartupError
+from bot.heap import share_one_arena
 
 if TYPE_CHECKING:
     from bot.insights.learning import LearnedOrder
@@ -307,6 +308,7 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run the command; return the exit code."""
     args = _parser().parse_args(argv)
+    share_one_arena()  # before any thread starts (bot/heap.py)
     try:
         settings = Settings.from_env(need_token=False)
     except ConfigError as exc:

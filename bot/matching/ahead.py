@@ -15,9 +15,7 @@ decision is the same in any batch (Matcher.prepare; every labelled query).
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
-import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -26,6 +24,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+
+from bot.heap import give_back
 
 if TYPE_CHECKING:
     from bot.matching.matcher import Matcher
@@ -183,16 +183,4 @@ def _prepare(batch: Sequence[Key]) -> None:
         by_matcher.setdefault(matcher, []).append(text)
     for matcher, texts in by_matcher.items():
         matcher.prepare(texts)
-    _give_back()
-
-
-# glibc gives each matching thread a heap (arena) of its own and keeps a batch's freed arrays
-# there; malloc_trim returns those pages to the system (~5 MB of RSS after a burst of pastes
-# with two threads: bench_footprint), for 0.03-0.05 ms a batch. Not on other C libraries.
-_MALLOC_TRIM = getattr(ctypes.CDLL(None), "malloc_trim", None) if sys.platform == "linux" else None
-
-
-def _give_back() -> None:
-    """Return the freed memory of the heaps to the system, where the C library can."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
+    give_back()  # a batch's freed arrays (bot/heap.py)
