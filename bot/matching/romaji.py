@@ -40,6 +40,10 @@ _PARTICLES = frozenset(
     # Words no English sentence has, which people type without any grammar: "junban oshiete",
     # "aikuraudo purasu ryoukin", "saaba setsuzoku shippai".
     | {"shippai", "setsuzoku", "renraku", "kakunin", "ryoukin", "junban", "yobou", "mazu"}
+    # ... and the loanwords and nouns of these errors ("kishuhen go icloud eraa", "appuru
+    # sapooto renrakusaki", "douki dekinai").
+    | {"eraa", "saabaa", "saaba", "appuru", "sapooto", "aikuraudo", "douki", "kishuhen"}
+    | {"renrakusaki", "bakkuappu", "sainin", "roguin", "ninshou", "youryou", "koodo"}
 )
 _ENDINGS = re.compile(
     "(?:nai|masen|mashita|masu|desu|teru|tteru|deru|dete|nakatta|nakute|shita|shite|shitai"
