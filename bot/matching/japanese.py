@@ -59,6 +59,11 @@ _AS_WRITTEN = frozenset({"補助記号", "記号", "空白"})
 # Distinct Japanese runs remembered with their reading: patterns, context words and the usual
 # questions are read once. A run costs ~15 µs to analyse and ~200 bytes to keep.
 CACHE_RUNS = 8192
+# Every this many runs analysed, the dictionary's pages are let go again (`release`: ~3 ms, and
+# the pages mapped back from the page cache as the next texts need them: 8 µs a text on
+# average): what stays resident is what the latest texts read, instead of everything ever read
+# (after 3,000 distinct users' texts: RSS 240 MB at most, against 253 and growing).
+RELEASE_EVERY = 500
 
 
 # The packaged dictionary: sudachidict_<DICTIONARY>. "small" read the labelled set and the
@@ -69,13 +74,15 @@ DICTIONARY = "core"
 class JapaneseReader:
     """One Sudachi tokenizer, created once, turning the Japanese runs of texts into readings."""
 
-    def __init__(self) -> None:
+    def __init__(self, release_every: int = RELEASE_EVERY) -> None:
+        self._release_every = release_every
         self._dictionary = Dictionary(dict=DICTIONARY)
         self.release()
         self._tokenizer = self._dictionary.tokenizer(SPLIT_MODE)
         # A Sudachi tokenizer is not reentrant; matching may run on a worker thread.
         self._lock = threading.Lock()
         self._read_run = lru_cache(maxsize=CACHE_RUNS)(self._read_uncached)
+        self._analysed = 0  # runs analysed since the pages were last let go
 
     def release(self) -> int:
         """Let go of the dictionary's resident pages (`release_pages`); return the bytes."""
@@ -87,6 +94,10 @@ class JapaneseReader:
 
     def _read_uncached(self, run: str) -> str:
         with self._lock:
+            self._analysed += 1
+            if self._analysed >= self._release_every:
+                self._analysed = 0
+                self.release()
             morphemes = self._tokenizer.tokenize(run)
             return to_hiragana("".join(_word_reading(m) for m in morphemes))
 

@@ -66,3 +66,15 @@ def test_the_pages_read_at_opening_are_let_go() -> None:
     assert release_pages("sudachidict_") > 100 * 2**20  # read-only mappings of the file
     assert release_pages("no such file") == 0
     assert fresh.reading("接続できない") == "せつぞくできない"  # pages come back when read
+
+
+@pytest.mark.skipif(not SMAPS.exists(), reason="Linux only")
+def test_the_pages_are_let_go_again_every_so_many_runs() -> None:
+    reader = JapaneseReader(release_every=60)
+    # 60 distinct runs (a different kanji in each), each analysed once.
+    runs = [f"検証に失敗しました{chr(0x4E00 + 500 + n)}同期もできない" for n in range(60)]
+    for run in runs[:59]:
+        reader.reading(run)
+    read = resident_mb("sudachidict_")
+    assert reader.reading("はい") == "はい"  # the 60th: the pages are let go, then it is read
+    assert resident_mb("sudachidict_") < read / 2
