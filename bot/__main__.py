@@ -308,12 +308,13 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run the command; return the exit code."""
     args = _parser().parse_args(argv)
-    share_one_arena()  # before any thread starts (bot/heap.py)
     try:
         settings = Settings.from_env(need_token=False)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if not settings.own_malloc_arenas:
+        share_one_arena()  # before any thread starts (bot/heap.py)
     if args.command is None:
         # No sub-command: run the bot when there is a token, else talk in the terminal.
         chosen = "run" if settings.token else "chat"

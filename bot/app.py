@@ -62,11 +62,12 @@ def load_content(knowledge_dir: Path, locales_dir: Path) -> Content:
     problems = Problems()
     knowledge = locales = spellings = None
     try:
-        knowledge = load_knowledge(knowledge_dir)
+        spellings = load_spellings(knowledge_dir / "spellings.yaml")
     except KnowledgeError as exc:
         problems.absorb(exc)
     try:
-        spellings = load_spellings(knowledge_dir / "spellings.yaml")
+        topics = spellings.topics.keys() if spellings is not None else None
+        knowledge = load_knowledge(knowledge_dir, topic_names=topics)
     except KnowledgeError as exc:
         problems.absorb(exc)
     try:

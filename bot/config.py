@@ -92,6 +92,9 @@ class Settings:
     webhook: WebhookSettings = field(default_factory=lambda: WebhookSettings())
     # BOT_LOOP_LAG_SECONDS: log the event loop's lag every so many seconds; None: off
     loop_lag_seconds: float | None = None
+    # MALLOC_ARENA_MAX, glibc's own: when set, the bot leaves the C heap's arenas to it
+    # (otherwise one arena for every thread: bot/heap.py)
+    own_malloc_arenas: bool = False
 
     @classmethod
     def from_env(
@@ -143,6 +146,7 @@ class Settings:
             database_url=_database_url(env),
             webhook=_webhook_settings(env),
             loop_lag_seconds=_loop_lag_seconds(env),
+            own_malloc_arenas=bool(env.get("MALLOC_ARENA_MAX", "").strip()),
         )
 
 

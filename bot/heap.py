@@ -13,7 +13,6 @@ time (bench_bot). Elsewhere than glibc, both are no-ops.
 from __future__ import annotations
 
 import ctypes
-import os
 import sys
 
 _M_ARENA_MAX = -8  # mallopt's parameter, glibc's malloc.h
@@ -32,8 +31,8 @@ _LIBC = _glibc()
 def share_one_arena() -> bool:
     """Let every thread allocate from one arena (call before starting threads); True if set.
 
-    MALLOC_ARENA_MAX in the environment, when set, is the operator's choice and is kept."""
-    if _LIBC is None or "MALLOC_ARENA_MAX" in os.environ:
+    Not called when the operator set MALLOC_ARENA_MAX (Settings.own_malloc_arenas)."""
+    if _LIBC is None:
         return False
     return bool(_LIBC.mallopt(_M_ARENA_MAX, 1))
 

@@ -145,6 +145,12 @@ def test_settings_is_the_only_reader_of_the_environment() -> None:
     assert offenders == []
 
 
+def test_an_operators_malloc_arena_max_is_left_to_glibc() -> None:
+    # Unset, `python -m bot` gives every thread one arena (bot/heap.py); set, glibc's own.
+    assert not Settings.from_env({}, need_token=False).own_malloc_arenas
+    assert Settings.from_env({"MALLOC_ARENA_MAX": "4"}, need_token=False).own_malloc_arenas
+
+
 def test_webhook_settings_defaults_and_values() -> None:
     default = Settings.from_env({}, need_token=False).webhook
     assert (default.secret, default.url, default.host, default.port) == (

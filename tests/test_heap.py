@@ -51,9 +51,3 @@ def arenas(mode: str, **env: str) -> tuple[str, int]:
 def test_every_thread_allocates_from_one_arena() -> None:
     assert arenas("one") == ("True", 1)
     assert arenas("default")[1] > 1  # what the threads have without it
-
-
-@glibc
-def test_the_operators_setting_is_kept() -> None:
-    said, count = arenas("one", MALLOC_ARENA_MAX="2")
-    assert said == "False" and count == 2

@@ -6,7 +6,7 @@ file and line; nothing half-valid is ever returned.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -181,6 +181,8 @@ class Entry:
     devices: frozenset[Device] = frozenset(Device)
     other_device: Localized | None = None
     order_note: Localized | None = None
+    # A topic of spellings.yaml the text must name for the entry to be taken (see the matcher).
+    requires_topic: str | None = None
 
     def applies_to(self, device: Device | str) -> bool:
         """Return whether the entry's walk is meant for the device (see `devices`)."""
@@ -359,6 +361,7 @@ _ENTRY_KEYS = {
     "devices",
     "other_device",
     "order_note",
+    "requires_topic",
 }
 
 
@@ -401,8 +404,27 @@ def _read_path(r: Reader, data: Map, where: str, fixes: Mapping[str, Fix]) -> li
     return path
 
 
+def _read_requires_topic(
+    r: Reader, data: Map, where: str, topic_names: Collection[str] | None
+) -> str | None:
+    """Read an entry's optional `requires_topic`: a topic of spellings.yaml, when known."""
+    raw = data.get("requires_topic")
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not raw.strip():
+        r.problem(data.line, f"{where}: 'requires_topic' must be a topic name")
+        return None
+    if topic_names is not None and raw not in topic_names:
+        r.problem(data.line, f"{where}: 'requires_topic' names {raw!r}, not a topic of spellings")
+    return raw
+
+
 def _read_entries(
-    r: Reader, doc: Map, fixes: Mapping[str, Fix], stage_rank: Mapping[str, int]
+    r: Reader,
+    doc: Map,
+    fixes: Mapping[str, Fix],
+    stage_rank: Mapping[str, int],
+    topic_names: Collection[str] | None,
 ) -> dict[str, tuple[Entry, int]]:
     entries: dict[str, tuple[Entry, int]] = {}
     for line, item in r.items(doc.get("entries"), "entries", doc.line):
@@ -433,6 +455,7 @@ def _read_entries(
         if devices == frozenset(Device) and "other_device" in data:
             r.problem(data.line, f"{where}: 'other_device' needs 'devices' that leave out a device")
         order_note = _text(r, data, "order_note", where, required=False)
+        requires_topic = _read_requires_topic(r, data, where, topic_names)
         if path:
             ranks = [stage_rank[fixes[f].stage] for f in path]
             in_order = ranks == sorted(ranks)
@@ -469,6 +492,7 @@ def _read_entries(
             devices,
             other_device,
             order_note,
+            requires_topic,
         )
         entries[eid] = (entry, data.line)
     return entries
@@ -505,9 +529,14 @@ def _read_info(
     return links, topics
 
 
-def load_knowledge(directory: Path, languages: Languages = LANGUAGES) -> Knowledge:
+def load_knowledge(
+    directory: Path,
+    languages: Languages = LANGUAGES,
+    topic_names: Collection[str] | None = None,
+) -> Knowledge:
     """Load fixes.yaml, entries.yaml, info.yaml and examples.yaml; raise KnowledgeError on any
-    problem."""
+    problem. With `topic_names` (spellings.yaml's topics), an entry's `requires_topic` is
+    checked against them."""
     problems = Problems()
     docs: dict[str, Map] = {}
     for name in ("fixes", "entries", "info"):
@@ -525,7 +554,7 @@ def load_knowledge(directory: Path, languages: Languages = LANGUAGES) -> Knowled
 
     er = problems.reader(directory / "entries.yaml", languages)
     er.unknown_keys(docs["entries"], {"entries"}, "entries.yaml")
-    located_entries = _read_entries(er, docs["entries"], fixes, stage_rank)
+    located_entries = _read_entries(er, docs["entries"], fixes, stage_rank, topic_names)
     entries = {eid: e for eid, (e, _) in located_entries.items()}
     for fid in set(fixes) & set(entries):
         er.problem(located_entries[fid][1], f"id {fid!r} is both an entry and a fix")

@@ -101,7 +101,9 @@ NEAR_EXACT = 90.0
 FOREIGN_PENALTY = 15.0
 # An entry none of whose patterns mention a topic the text names (workplace, new device, mail…,
 # see topics: in spellings.yaml) loses this much: a generic pattern that a longer text happens
-# to contain ("iCloudにつながらない") must not beat the entry the text is really about.
+# to contain ("iCloudにつながらない") must not beat the entry the text is really about. So does
+# an entry whose `requires_topic` the text does not name: "on Wi-Fi it fails, on 5G it works"
+# is not about a work or school network, however close its words.
 # (20, not 10: chosen on the tuning split and two fresh dev splits written without seeing the
 # patterns; a third, unseen, confirmed it: recognised +0.7, wrong -0.4 points.)
 TOPIC_PENALTY = 20.0
@@ -174,6 +176,9 @@ class Matcher:
         self._entry_starts = np.cumsum([0, *sizes[:-1]], dtype=np.intp)
         self._topic_names = self._normalize.topic_names
         self._entry_topics = self._topic_matrix(group_topics)
+        self._required = self._topic_matrix(
+            [_required_topics(knowledge, item_id, self._topic_names) for item_id in entry_ids]
+        )
         longest = int(self._patterns.lengths.max())
         self._window = max(2 * longest, MIN_WINDOW)
         self._stride = self._window - longest
@@ -410,10 +415,11 @@ class Matcher:
 
     def _lacking(self, normalized: list[str]) -> npt.NDArray[np.bool_]:
         """Per text and entry: does the text name a topic that the entry's patterns never
-        mention?"""
+        mention, or not name the topic the entry requires (`requires_topic`)?"""
         text_topics = self._topic_matrix([self._normalize.topics(t) for t in normalized])
         lacking = text_topics.astype(np.int32) @ (~self._entry_topics).T.astype(np.int32)
-        return np.asarray(lacking > 0)
+        unnamed = (~text_topics).astype(np.int32) @ self._required.T.astype(np.int32)
+        return np.asarray((lacking > 0) | (unnamed > 0))
 
     def _topic_matrix(self, found: Sequence[frozenset[str]]) -> npt.NDArray[np.bool_]:
         rows = [[name in topics for name in self._topic_names] for topics in found]
@@ -439,6 +445,17 @@ def matchable(knowledge: Knowledge) -> list[tuple[str, tuple[str, ...]]]:
         (i.id, tuple(t for lang in LANGUAGES.codes for t in i.all_patterns(lang))) for i in items
     ]
     return [(item_id, texts) for item_id, texts in found if texts]
+
+
+def _required_topics(knowledge: Knowledge, item_id: str, names: Sequence[str]) -> frozenset[str]:
+    """Return the topic an entry requires (none for a topic of info.yaml); raise ValueError if
+    the spellings do not define it."""
+    entry = knowledge.entries.get(item_id)
+    if entry is None or entry.requires_topic is None:
+        return frozenset()
+    if entry.requires_topic not in names:
+        raise ValueError(f"entry {item_id!r} requires topic {entry.requires_topic!r}, not defined")
+    return frozenset({entry.requires_topic})
 
 
 def _verbatim(lexical: FloatArray) -> npt.NDArray[np.bool_]:

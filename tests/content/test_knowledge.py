@@ -182,6 +182,23 @@ def test_entry_devices_problems(
     assert all(p.startswith(f"{folder / 'entries.yaml'}:") for p in found), found
 
 
+def test_an_entry_may_require_a_topic(tmp_path: Path) -> None:
+    docs = minimal_kb()
+    docs["entries"]["entries"][1]["requires_topic"] = "work_school"
+    folder = write_kb(tmp_path, docs)
+    kb = load_knowledge(folder, topic_names={"work_school", "sync"})
+    assert kb.entries["faq_thing"].requires_topic == "work_school"
+    assert kb.entries["server_error"].requires_topic is None
+    with pytest.raises(KnowledgeError) as info:
+        load_knowledge(folder, topic_names={"sync"})
+    assert [p.message for p in info.value.problems] == [
+        "entry faq_thing: 'requires_topic' names 'work_school', not a topic of spellings"
+    ]
+    docs["entries"]["entries"][1]["requires_topic"] = ["work_school"]
+    found = problems_of(write_kb(tmp_path, docs))
+    assert any("'requires_topic' must be a topic name" in p for p in found), found
+
+
 def test_device_without_a_fix_in_the_path(tmp_path: Path) -> None:
     docs = minimal_kb()
     entry = docs["entries"]["entries"][0]

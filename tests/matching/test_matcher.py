@@ -507,3 +507,26 @@ def test_settling_lets_go_of_what_building_read(knowledge: Knowledge) -> None:
     found = built.match("昨日から検証に失敗しましたと出てサーバーにつながらない")
     assert found.entry == "verification_failed"
     assert resident_mb("sudachidict_") > 0
+
+
+def test_an_entry_that_requires_a_topic_is_not_taken_without_it(
+    knowledge: Knowledge, matcher: Matcher
+) -> None:
+    # faq_work_school_network requires_topic work_school: Wi-Fi against mobile data, with no
+    # workplace or school named, is the Wi-Fi-only FAQ; naming the office keeps it.
+    texts = [
+        "icloud photos never upload on my home wifi but go up fine on 5g",
+        "会社のWi-FiだとiCloudの同期が止まる",
+    ]
+    entry = knowledge.entries["faq_work_school_network"]
+    assert entry.requires_topic == "work_school"
+    free = dataclasses.replace(
+        knowledge,
+        entries={**knowledge.entries, entry.id: dataclasses.replace(entry, requires_topic=None)},
+    )
+    without = Matcher(free)
+    column = matcher.entry_ids.index(entry.id)
+    assert [without.match(t).entry for t in texts] == [entry.id, entry.id]
+    assert [matcher.match(t).entry for t in texts] == ["faq_wifi_only", entry.id]
+    required, free_scores = matcher.scores(texts)[:, column], without.scores(texts)[:, column]
+    assert required[0] < free_scores[0] - 10 and required[1] == free_scores[1]
