@@ -266,9 +266,18 @@ def test_the_tokenizer_gives_the_packages_pieces() -> None:
     texts = project_texts()
     assert len(texts) > 5000
     for text in [*texts, *(prepare(t) for t in texts)]:
-        assert ours.encode(text) == theirs.encode(text), text
+        assert ours.encode(text) == _one_unknown_per_run(theirs.encode(text)), text
+    # The one difference: characters the model does not know, one after another, are one
+    # unknown piece (id 0) in sentencepiece, as in the TensorFlow model the weights come from,
+    # and one piece each in the port.
+    assert ours.encode("help 😭😭") == [1, 476, 6, 0, 2]
+    assert theirs.encode("help 😭😭") == [1, 476, 6, 0, 0, 2]
     with pytest.raises(ValueError):
         ours.encode(text, out_type=str)
+
+
+def _one_unknown_per_run(ids: list[int]) -> list[int]:
+    return [i for n, i in enumerate(ids) if not (i == 0 and n and ids[n - 1] == 0)]
 
 
 def test_no_shipped_example_is_romaji() -> None:
