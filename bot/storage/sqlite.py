@@ -14,31 +14,23 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from bot.apple_status.report import Subscription
-from bot.conversation.state import OutcomeRecord, UserState
+from bot.conversation.state import OutcomeRecord
 from bot.insights.unmatched import UnmatchedQuery
 from bot.storage.base import (
     SELECT_HISTORY,
-    USER_FREE_TABLES,
     SchemaVersionError,
     StorageError,
     Store,
-    check_owner,
     per_user,
     queries_of,
     records_of,
     subscription_row,
     subscriptions_of,
 )
-from bot.storage.queues import PROCESSED_KEEP_SECONDS, OutboxRow, Outgoing
+from bot.storage.queues import PROCESSED_KEEP_SECONDS
 from bot.storage.sqlite_gate import ConnectionGate
-from bot.storage.sqlite_queues import (
-    MARK_DONE,
-    UPSERT_USER,
-    SqliteQueues,
-    insert_outbox,
-    outbox_params,
-    user_row,
-)
+from bot.storage.sqlite_queues import SqliteQueues
+from bot.storage.sqlite_states import SqliteStates, StateRows
 
 logger = logging.getLogger(__name__)
 
@@ -154,59 +146,24 @@ HISTORY_PAGE_USERS = 1000  # users whose history lines outcomes_by_user reads pe
 
 
 async def _one_trip(db: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
-    """Run fn(connection, *args) in aiosqlite's thread: one round trip (see _save_turn)."""
+    """Run fn(connection, *args) in aiosqlite's thread: one round trip (see _save_turn
+    in sqlite_states.py)."""
     # aiosqlite's own queueing primitive (the same from 0.17 to 0.22): it has no public way
     # to run several statements in one trip. Called through the store's gate.
     result: T = await db._execute(fn, db._conn, *args)  # type: ignore[no-untyped-call]
     return result
 
 
-def _save_turn(
-    conn: sqlite3.Connection,
-    user: tuple[Any, ...],
-    lines: Sequence[tuple[Any, ...]],
-    update_id: int | None,
-    blobs: Sequence[str],
-    now: float,
-) -> list[int]:
-    """Save a turn in one transaction, in aiosqlite's thread; return the outbox rows' ids.
-
-    One thread round trip for the whole transaction instead of one per statement: while the
-    event loop is busy (matching), each round trip can wait for the GIL (bench_bot lost 40% of
-    its pastes to the inbox and outbox statements before this). One call, so a whole
-    transaction: turns' saves are queued together (sqlite_gate.py).
-    """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute(UPSERT_USER, user)
-        if update_id is not None:
-            conn.execute(MARK_DONE, (update_id, now, now))
-        ids: list[int] = []
-        if blobs:
-            params = outbox_params(blobs, now)
-            ids = sorted(int(row[0]) for row in conn.execute(insert_outbox(len(blobs)), params))
-        if lines:
-            conn.executemany(
-                "INSERT INTO history (user_id, entry, device, fix, outcome, at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                lines,
-            )
-        conn.execute("COMMIT")
-    except BaseException:
-        with suppress(sqlite3.OperationalError):  # COMMIT may have ended it already
-            conn.execute("ROLLBACK")
-        raise
-    return ids
-
-
-class SqliteStore(SqliteQueues, Store):
+class SqliteStore(SqliteStates, SqliteQueues, Store):
     """A Store in one SQLite file, through one aiosqlite connection.
 
     The file is in WAL mode with synchronous=NORMAL: a committed transaction has been written
     to the WAL before save() returns, so it survives the process being killed (kill -9) at any
     moment; only an OS crash or power loss may lose the last commits, which FULL would prevent
     at the cost of an fsync per tap. A gate (sqlite_gate.py) keeps the transactions of
-    concurrent coroutines from interleaving on the shared connection.
+    concurrent coroutines from interleaving on the shared connection. The users' rows it wrote
+    last are kept in memory, write-through, and loaded from there (sqlite_states.py): one
+    process owns a SQLite file.
     """
 
     def __init__(
@@ -216,6 +173,7 @@ class SqliteStore(SqliteQueues, Store):
         self._path = path
         self._gate = ConnectionGate()
         self._lock_wait = lock_wait
+        self._states = StateRows()
 
     @classmethod
     async def open(
@@ -315,35 +273,6 @@ class SqliteStore(SqliteQueues, Store):
         rows = await self._db.execute_fetchall(sql, params)
         return next(iter(rows))[0]
 
-    async def load(self, user_id: int) -> UserState:
-        """Return the user's state, or a fresh one for an unknown user."""
-        rows = await self._rows(
-            "SELECT lang, device, state FROM users WHERE user_id = ?", (user_id,)
-        )
-        if not rows:
-            return UserState(user_id)
-        lang, device, blob = rows[0]
-        return UserState.from_row(user_id, lang, device, blob)
-
-    async def save(
-        self,
-        state: UserState,
-        records: Sequence[OutcomeRecord] = (),
-        *,
-        outgoing: Sequence[Outgoing] = (),
-        update_id: int | None = None,
-    ) -> list[OutboxRow]:
-        """Store the state, the history lines and what to send in one committed transaction."""
-        check_owner(state, records)
-        blobs = [m.to_json() for m in outgoing]
-        lines = [
-            (r.user_id, r.entry, r.device.value, r.fix, r.outcome.value, r.at) for r in records
-        ]
-        now = time.time()
-        user = user_row(state, now)
-        ids = await self._in_one_trip(_save_turn, user, lines, update_id, blobs, now)
-        return [OutboxRow(i, m, now) for i, m in zip(ids, outgoing, strict=True)]
-
     async def _in_one_trip(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(connection, *args) in aiosqlite's thread, through the gate, when not busy."""
         return await _retry_busy(
@@ -411,22 +340,6 @@ class SqliteStore(SqliteQueues, Store):
             (since,),
         )
         return queries_of(rows)
-
-    async def forget(self, user_id: int) -> None:
-        """Delete everything stored about the user: their rows in every table with a user_id."""
-        async with self._transaction() as db:
-            tables = [
-                name
-                for (name,) in await db.execute_fetchall(
-                    "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
-                )
-                if name not in USER_FREE_TABLES and name != "users"
-            ]
-            for table in tables:  # the names come from the schema itself, not from input
-                columns = await db.execute_fetchall(f'PRAGMA table_info("{table}")')
-                if any(column[1] == "user_id" for column in columns):
-                    await db.execute(f'DELETE FROM "{table}" WHERE user_id = ?', (user_id,))
-            await db.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
 
     async def prune(self, older_than: float) -> int:
         """Delete history lines before `older_than`; return how many were deleted."""

@@ -39,7 +39,13 @@ MARK_DONE = (
 )
 
 
-def user_row(state: UserState, now: float) -> tuple[int, str | None, str | None, str, float]:
+# A user's row: (user_id, lang, device, state, updated_at); Row: the middle three, which
+# UserState.from_row reads (and SqliteStore keeps, sqlite_states.py).
+UserRow = tuple[int, str | None, str | None, str, float]
+Row = tuple[str | None, str | None, str]
+
+
+def user_row(state: UserState, now: float) -> UserRow:
     """Return the parameters of UPSERT_USER."""
     # valid_unicode: never fatal, whatever a channel let in.
     return (state.user_id, state.lang, device_column(state), valid_unicode(state.to_json()), now)
@@ -90,6 +96,12 @@ class SqliteQueues(abc.ABC):
     @abc.abstractmethod
     async def _in_one_trip(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(connection, *args) in the connection's thread: one round trip."""
+
+    @abc.abstractmethod
+    async def _user_trip(
+        self, user_id: int, fn: Callable[..., tuple[T, Row | None]], *args: Any
+    ) -> T:
+        """The same, for a transaction that may write the user's row (kept, sqlite_states.py)."""
 
     async def inbox_add(self, updates: Sequence[InboxUpdate]) -> list[int]:
         """Keep the updates not seen before, in one transaction; return their ids in order."""
@@ -155,16 +167,18 @@ class SqliteQueues(abc.ABC):
                 await self._rows(f"DELETE FROM outbox WHERE id IN ({marks})", batch)
             return
         # A reply that shows a walk's step (most): one round trip, as a turn's save is.
-        await self._in_one_trip(_done_anchored, row_ids, anchor, time.time())
+        await self._user_trip(anchor[0].user_id, _done_anchored, row_ids, anchor, time.time())
 
 
 def _done_anchored(
     conn: sqlite3.Connection, row_ids: Sequence[int], anchor: tuple[Anchor, int], now: float
-) -> None:
+) -> tuple[None, Row | None]:
     """Record a walk's new message id and delete its delivered rows in one transaction, in the
     connection's thread: one round trip instead of five (BEGIN, SELECT, upsert, DELETE, COMMIT).
+    Return nothing, and the user's row if it was written.
     """
     spec, message_id = anchor
+    written: Row | None = None
     conn.execute("BEGIN IMMEDIATE")
     try:
         found = conn.execute(
@@ -174,10 +188,13 @@ def _done_anchored(
             state = UserState.from_row(spec.user_id, lang, device, blob)
             newer = anchored(state, spec, message_id)
             if newer is not None:
-                conn.execute(UPSERT_USER, user_row(newer, now))
+                row = user_row(newer, now)
+                conn.execute(UPSERT_USER, row)
+                written = row[1:4]
         conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in row_ids])
         conn.execute("COMMIT")
     except BaseException:
         with suppress(sqlite3.OperationalError):  # COMMIT may have ended it already
             conn.execute("ROLLBACK")
         raise
+    return None, written

@@ -15,11 +15,11 @@ import time
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from telegram import Bot, Update
+from telegram import Bot
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
 
 from bot.channels.telegram.calls import retry_seconds
-from bot.channels.telegram.processor import UpdateProcessor, user_key
+from bot.channels.telegram.processor import UpdateProcessor, parse_update, user_key
 from bot.storage.base import Store, is_storage_failure
 from bot.storage.queues import InboxUpdate
 
@@ -40,7 +40,7 @@ async def receive(
     getUpdates offset, or a webhook's 200). Raises if the inbox cannot be written.
     """
     now = time.time()
-    updates = [Update.de_json(u, bot) for u in raw]
+    updates = [parse_update(u, bot) for u in raw]
     items = [
         InboxUpdate(u.update_id, json.dumps(r), now, user_key(u))
         for u, r in zip(updates, raw, strict=True)
@@ -57,7 +57,7 @@ async def recover(bot: Bot, store: Store, processor: UpdateProcessor) -> int:
     """Queue the updates an earlier run received but did not finish; return how many."""
     pending = await store.inbox_pending()
     for item in pending:
-        processor.submit(Update.de_json(json.loads(item.payload), bot))
+        processor.submit(parse_update(json.loads(item.payload), bot))
     if pending:
         logger.info("handling %d update(s) received before the restart", len(pending))
     return len(pending)

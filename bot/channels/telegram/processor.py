@@ -11,8 +11,9 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-from telegram import Update
+from telegram import Bot, Update
 from telegram.constants import ChatType
 
 from bot.channels.telegram.pictures import picture_of
@@ -35,6 +36,11 @@ CONNECTION_POOL_SIZE = CONCURRENT_UPDATES + PICTURES_AT_ONCE
 MAX_WAITING_UPDATES = 4096
 FIRST_RETRY = 0.5  # seconds before an update the database failed is tried again, doubled…
 MAX_RETRY = 30.0  # …up to this
+
+# What the bot reads of the message a button press came from: which one it is and its chat
+# (whose turn the tap is). Its text and keyboard are most of a tap's update, and half the cost
+# of parsing it (Update.de_json 165 -> 87 us); the inbox keeps the update as received.
+TAPPED_MESSAGE_FIELDS = ("message_id", "chat", "date")  # date 0: an inaccessible message
 
 Handle = Callable[[Update], Awaitable[None]]
 Received = Callable[[Update], None]
@@ -177,6 +183,17 @@ def _has_picture(update: object) -> bool:
         and update.message is not None
         and (picture_of(update.message) is not None)
     )
+
+
+def parse_update(raw: dict[str, Any], bot: Bot) -> Update:
+    """Return PTB's Update of a received update, a button press's message cut to what is read."""
+    query = raw.get("callback_query")
+    if isinstance(query, dict):
+        message = query.get("message")
+        if isinstance(message, dict):
+            tapped = {k: message[k] for k in TAPPED_MESSAGE_FIELDS if k in message}
+            raw = {**raw, "callback_query": {**query, "message": tapped}}
+    return Update.de_json(raw, bot)
 
 
 def user_key(update: object) -> int:

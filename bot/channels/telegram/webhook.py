@@ -26,7 +26,7 @@ from telegram import Bot, Update
 from bot.channels.outbox import Outbox
 from bot.channels.shared_outbox import SharedOutbox
 from bot.channels.telegram.polling import ALLOWED_UPDATES, receive
-from bot.channels.telegram.processor import Handle, UpdateProcessor, user_key
+from bot.channels.telegram.processor import Handle, UpdateProcessor, parse_update, user_key
 from bot.config import WebhookSettings
 from bot.live import LiveEngine
 from bot.storage.base import Store, is_storage_failure
@@ -59,7 +59,7 @@ def in_inbox_order(bot: Bot, store: Store, handle: Handle) -> Handle:
             if item.update_id == update.update_id:
                 await handle(update)
                 continue
-            earlier = Update.de_json(json.loads(item.payload), bot)
+            earlier = parse_update(json.loads(item.payload), bot)
             try:
                 await handle(earlier)
             except Exception as exc:
@@ -165,7 +165,7 @@ async def sweep_forever(
             for item in await store.inbox_pending():
                 if now - item.received_at <= STALE_SECONDS:
                     continue
-                update = Update.de_json(json.loads(item.payload), bot)
+                update = parse_update(json.loads(item.payload), bot)
                 if not processor.busy(user_key(update)):  # ours, still queued: not left
                     processor.submit(update)
             if isinstance(outbox, SharedOutbox):

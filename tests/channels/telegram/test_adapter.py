@@ -9,7 +9,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.channels.telegram.adapter import markup_json
+from bot.conversation.replies import Button, Keyboard
 from tests.support.botproc import TOKEN, BotProcess
 from tests.support.fakebotapi import BotMessage, FakeBotApi
 from tests.support.paths import KNOWLEDGE
@@ -289,3 +292,41 @@ async def test_history_survives_in_sqlite(api: FakeBotApi, bot: BotProcess) -> N
         (lang, state) = db.execute("SELECT lang, state FROM users WHERE user_id = 1010").fetchone()
     assert lang == "ja" and json.loads(state)["walk"] is None
     await asyncio.sleep(0)
+
+
+def ptb_markup(buttons: Keyboard) -> str:
+    """The reply_markup PTB writes for the keyboard (what Bot.send_message sends)."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(b.label, url=b.url)
+                if b.url
+                else InlineKeyboardButton(b.label, callback_data=b.data)
+                for b in row
+            ]
+            for row in buttons
+        ]
+    ).to_json()
+
+
+@pytest.mark.parametrize(
+    "buttons",
+    [
+        ((Button("✅ 解決した", "s|e|i|f"), Button("➡️ Next fix", "n|e|i|f")),),
+        (
+            (
+                Button(
+                    "Open Apple System Status", url="https://www.apple.com/support/systemstatus/"
+                ),
+            ),
+            (Button('"quoted" \\ label', "cd"), Button("🔄 Start over", "r")),
+        ),
+        ((Button("no data"),), (Button("empty url", "x", url=""),), (Button("empty data", ""),)),
+    ],
+)
+def test_a_keyboard_is_written_as_ptb_writes_it(buttons: Keyboard) -> None:
+    assert markup_json(buttons) == ptb_markup(buttons)
+
+
+def test_no_buttons_no_keyboard() -> None:
+    assert markup_json(()) is None

@@ -11,11 +11,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from telegram import Update
+from telegram import Bot, Update
 
 from bot.app import live_engine
 from bot.channels.base import Incoming, MessageLimits
-from bot.channels.telegram.processor import MAX_WAITING_UPDATES, UpdateProcessor
+from bot.channels.telegram.processor import (
+    MAX_WAITING_UPDATES,
+    UpdateProcessor,
+    parse_update,
+    user_key,
+)
 from bot.conversation.events import Text
 from bot.conversation.replies import Reply
 from bot.matching.ahead import SCORED_AHEAD
@@ -128,3 +133,62 @@ async def test_updates_are_matched_ahead_while_they_wait_for_their_turn(tmp_path
         turn.set()
         await processor.join(10.0)
         assert processor.waiting == 0  # the update whose head start failed was handled too
+
+
+def tap_update(update_id: int, user: int, date: int = 1_700_000_000) -> dict[str, object]:
+    """A button press on a message of the bot that carries a text and a keyboard."""
+    person = {"id": user, "is_bot": False, "first_name": "U", "language_code": "ja"}
+    keyboard = {"inline_keyboard": [[{"text": "Next", "callback_data": "n:1"}]]}
+    message = {
+        "message_id": 7,
+        "date": date,
+        "chat": {"id": user, "type": "private"},
+        "from": {"id": 1, "is_bot": True, "first_name": "Bot"},
+        "text": "Step 1/3",
+        "reply_markup": keyboard,
+    }
+    query = {"id": "q1", "from": person, "message": message, "chat_instance": "-1", "data": "n:1"}
+    return {"update_id": update_id, "callback_query": query}
+
+
+def test_a_tap_is_parsed_with_what_the_bot_reads_of_its_message() -> None:
+    bot = Bot("123:abc")
+    raw = tap_update(5, 42)
+    sent = json.dumps(raw)
+    update = parse_update(raw, bot)
+    full = Update.de_json(json.loads(sent), bot)
+    assert json.dumps(raw) == sent  # the update as received is kept as it came
+    query = update.callback_query
+    assert query is not None and full.callback_query is not None
+    assert (query.id, query.data, query.from_user, query.chat_instance) == (
+        full.callback_query.id,
+        full.callback_query.data,
+        full.callback_query.from_user,
+        full.callback_query.chat_instance,
+    )
+    assert query.message is not None and query.message.message_id == 7
+    assert update.effective_chat == full.effective_chat
+    assert update.effective_user == full.effective_user
+    assert user_key(update) == user_key(full) == 42
+    assert query.message.reply_markup is None  # not read: not parsed
+
+
+def test_a_tap_on_an_inaccessible_message_is_parsed_as_ptb_parses_it() -> None:
+    bot = Bot("123:abc")
+    update = parse_update(tap_update(6, 42, date=0), bot)
+    full = Update.de_json(tap_update(6, 42, date=0), bot)
+    assert update.callback_query is not None and full.callback_query is not None
+    tapped, message = update.callback_query.message, full.callback_query.message
+    assert tapped is not None and message is not None
+    assert (type(tapped), tapped.message_id, tapped.date, tapped.chat) == (
+        type(message),
+        message.message_id,
+        message.date,
+        message.chat,
+    )
+
+
+def test_a_text_is_parsed_as_ptb_parses_it() -> None:
+    bot = Bot("123:abc")
+    raw = text_update(8, 42, EN_ERROR)
+    assert parse_update(raw, bot).to_dict() == Update.de_json(raw, bot).to_dict()
