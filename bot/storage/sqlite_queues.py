@@ -82,8 +82,8 @@ async def enqueue(
     return [OutboxRow(i, m, now) for i, m in zip(ids, messages, strict=True)]
 
 
-class SqliteQueues(abc.ABC):
-    """The inbox and outbox methods of the Store contract, on SqliteStore's connection."""
+class SqliteTrips(abc.ABC):
+    """What SqliteStore's parts ask of its connection: a transaction, a query, a round trip."""
 
     @abc.abstractmethod
     def _transaction(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
@@ -96,6 +96,10 @@ class SqliteQueues(abc.ABC):
     @abc.abstractmethod
     async def _in_one_trip(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(connection, *args) in the connection's thread: one round trip."""
+
+
+class SqliteQueues(SqliteTrips):
+    """The inbox and outbox methods of the Store contract, on SqliteStore's connection."""
 
     @abc.abstractmethod
     async def _user_trip(

@@ -16,15 +16,12 @@ was dropped from here (a restart, or the least recently used rows beyond `limit`
 
 from __future__ import annotations
 
-import abc
 import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager, suppress
+from contextlib import suppress
 from typing import Any, TypeVar
-
-import aiosqlite
 
 from bot.conversation.state import OutcomeRecord, UserState
 from bot.storage.base import USER_FREE_TABLES, check_owner
@@ -33,6 +30,7 @@ from bot.storage.sqlite_queues import (
     MARK_DONE,
     UPSERT_USER,
     Row,
+    SqliteTrips,
     UserRow,
     insert_outbox,
     outbox_params,
@@ -74,22 +72,10 @@ class StateRows:
         return len(self._rows)
 
 
-class SqliteStates(abc.ABC):
+class SqliteStates(SqliteTrips):
     """The users' states of SqliteStore: load, save, forget; rows kept as written last."""
 
     _states: StateRows
-
-    @abc.abstractmethod
-    def _transaction(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
-        """Run the block in one write transaction."""
-
-    @abc.abstractmethod
-    async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        """Run one query."""
-
-    @abc.abstractmethod
-    async def _in_one_trip(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run fn(connection, *args) in the connection's thread: one round trip."""
 
     async def load(self, user_id: int) -> UserState:
         """Return the user's state, or a fresh one for an unknown user."""
