@@ -408,7 +408,11 @@ class Matcher:
         per_text = best_of(pair, entry_starts, row_starts)
         near_exact = best_of(full, entry_starts, row_starts) >= NEAR_EXACT
         penalty = _context_penalty(self._normalize, normalized, NO_CONTEXT_PENALTY)
-        per_text = np.where(near_exact, per_text, per_text - penalty[:, None])
+        # A near-verbatim pattern needs no context (a pasted error), unless another service is
+        # named: "Xにログインできない" is X's sign-in however verbatim the rest.
+        foreign = np.array([self._normalize.is_foreign(t) for t in normalized], dtype=bool)
+        spared = near_exact & ~foreign[:, None]
+        per_text = np.where(spared, per_text, per_text - penalty[:, None])
 
         per_text = np.where(lacking, per_text - TOPIC_PENALTY, per_text)
         return np.clip(per_text, 0, 100).astype(np.float32)

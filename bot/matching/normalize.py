@@ -128,7 +128,7 @@ class Normalizer:
 
     def has_context(self, normalized: str) -> bool:
         """Tell whether a normalised text is about iCloud or Apple rather than something else."""
-        if self._strong.search(normalized):
+        if self._names_ours(normalized):
             return True
         if self._foreign.search(normalized):
             return False
@@ -147,7 +147,12 @@ class Normalizer:
 
     def is_foreign(self, normalized: str) -> bool:
         """Tell whether a normalised text names another service or device and not iCloud/Apple."""
-        return not self._strong.search(normalized) and bool(self._foreign.search(normalized))
+        return not self._names_ours(normalized) and bool(self._foreign.search(normalized))
+
+    def _names_ours(self, normalized: str) -> bool:
+        """Tell whether a text names iCloud or Apple outside the names of other things: "Apple
+        Musicの料金" names Apple only as part of another service (a foreign term)."""
+        return bool(self._strong.search(self._foreign.sub(" ", normalized)))
 
     def detect_device(self, text: str) -> Device | None:
         """Return the one device a text names, or None if it names none or several."""

@@ -530,3 +530,14 @@ def test_an_entry_that_requires_a_topic_is_not_taken_without_it(
     assert [matcher.match(t).entry for t in texts] == ["faq_wifi_only", entry.id]
     required, free_scores = matcher.scores(texts)[:, column], without.scores(texts)[:, column]
     assert required[0] < free_scores[0] - 10 and required[1] == free_scores[1]
+
+
+@pytest.mark.parametrize(
+    "text", ["Xにログインできない", "Apple Musicの料金っていくら?", "AppleCareの料金っていくら?"]
+)
+def test_an_error_verbatim_but_of_another_service_is_not_taken(matcher: Matcher, text: str) -> None:
+    # "ログインできない" pasted alone is ours (a near-verbatim pattern needs no context); with
+    # another service named (X, or Apple's other services), it is that service's.
+    assert matcher.match("ログインできない").entry == "cannot_sign_in"
+    result = matcher.match(text)
+    assert result.entry is None, describe(result, frozenset())

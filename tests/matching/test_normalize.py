@@ -192,6 +192,19 @@ def test_topics_and_context() -> None:
     assert not normalizer.is_foreign(normalize("GoogleドライブとiCloudの同期"))
 
 
+def test_apple_named_only_inside_another_service_is_not_icloud() -> None:
+    normalizer = Normalizer(load_spellings())
+    # "Apple" is strong context, but here only as part of another service's name.
+    assert normalizer.is_foreign(normalize("Apple Musicの料金っていくら?"))
+    assert normalizer.is_foreign(normalize("AppleCareの料金っていくら?"))
+    assert not normalizer.has_context(normalize("Apple Watch not syncing workouts"))
+    # Named beside iCloud or the Apple Account, the text is ours again.
+    assert not normalizer.is_foreign(normalize("Apple WatchでiCloudにサインインできない"))
+    assert normalizer.has_context(normalize("Apple Payの設定でApple IDの確認が失敗する"))
+    # Nor does a foreign word hide Apple said separately.
+    assert not normalizer.is_foreign(normalize("AppleのアカウントでGoogleドライブは使えない?"))
+
+
 def test_a_table_of_its_own() -> None:
     spellings = Spellings(replacements={fold("ﾃｽﾄ"): "test"})
     normalizer = Normalizer(spellings)
