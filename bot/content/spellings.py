@@ -14,7 +14,7 @@ from bot.content.text import fold
 SPELLINGS_PATH = Path(__file__).resolve().parents[2] / "knowledge" / "spellings.yaml"
 
 _SECTIONS = frozenset({"spellings", "english", "context", "topics", "devices"})
-_CONTEXT_KINDS = ("strong", "subject", "foreign", "generic")
+_CONTEXT_KINDS = ("strong", "subject", "foreign", "generic", "ruled_out")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,8 @@ class Spellings:
     foreign: tuple[str, ...] = ()
     # Words that name the subject without saying anything about it (error, problem).
     generic: tuple[str, ...] = ()
+    # Phrases that name a topic only to rule it out ("容量は空いてる"): not read as naming it.
+    ruled_out: tuple[str, ...] = ()
     topics: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     devices: Mapping[Device, tuple[str, ...]] = field(default_factory=dict)
     # Short English words that look like romaji ("to", "be"): never read as Japanese.
@@ -126,6 +128,7 @@ def load_spellings(path: Path = SPELLINGS_PATH) -> Spellings:
         subject=context.get("subject", ()),
         foreign=context.get("foreign", ()),
         generic=context.get("generic", ()),
+        ruled_out=context.get("ruled_out", ()),
         topics=topics,
         devices={Device(name): words for name, words in devices.items()},
         english=tuple(english),

@@ -73,6 +73,7 @@ class Normalizer:
         self._subject = _term_pattern(self(t) for t in spellings.subject)
         self._generic = _term_pattern(self(t) for t in [*spellings.strong, *spellings.generic])
         self._foreign = _term_pattern(self(t) for t in spellings.foreign)
+        self._ruled_out = _term_pattern(self(t) for t in spellings.ruled_out)
         self._topics = {
             topic: _term_pattern(self(t) for t in terms)
             for topic, terms in spellings.topics.items()
@@ -123,8 +124,9 @@ class Normalizer:
         return self._reader.release()
 
     def topics(self, normalized: str) -> frozenset[str]:
-        """Return the topics a normalised text mentions."""
-        return frozenset(t for t, pattern in self._topics.items() if pattern.search(normalized))
+        """Return the topics a normalised text mentions (not those it only rules out)."""
+        told = self._ruled_out.sub(" ", normalized)
+        return frozenset(t for t, pattern in self._topics.items() if pattern.search(told))
 
     def has_context(self, normalized: str) -> bool:
         """Tell whether a normalised text is about iCloud or Apple rather than something else."""

@@ -205,6 +205,14 @@ def test_apple_named_only_inside_another_service_is_not_icloud() -> None:
     assert not normalizer.is_foreign(normalize("AppleのアカウントでGoogleドライブは使えない?"))
 
 
+def test_a_topic_named_only_to_rule_it_out_is_not_read() -> None:
+    normalizer = Normalizer(load_spellings())
+    assert "storage" in normalizer.topics(normalize("iCloudの容量がいっぱい"))
+    ruled_out = normalize("iCloudバックアップが失敗する。容量はまだ空いてるはず")
+    assert normalizer.topics(ruled_out) == {"backup"}
+    assert "storage" not in normalizer.topics(normalize("photos won't sync, plenty of space"))
+
+
 def test_a_table_of_its_own() -> None:
     spellings = Spellings(replacements={fold("ﾃｽﾄ"): "test"})
     normalizer = Normalizer(spellings)
