@@ -335,7 +335,9 @@ class Matcher:
         semantic = 100 * (cosines - SEMANTIC_ZERO) / (1 - SEMANTIC_ZERO)
         semantic = (
             semantic
-            - _context_penalty(self._normalize, normalized, SEMANTIC_NO_CONTEXT_PENALTY)[:, None]
+            - _context_penalty(
+                _context_flags(self._normalize, normalized), SEMANTIC_NO_CONTEXT_PENALTY
+            )[:, None]
         )
         # Closer to an example of what the bot is not for than to any pattern.
         elsewhere = self._semantic.unrelated(vectors) > cosines.max(axis=1, initial=-1.0)
@@ -407,11 +409,11 @@ class Matcher:
         row_starts = np.array(owners, dtype=np.intp)
         per_text = best_of(pair, entry_starts, row_starts)
         near_exact = best_of(full, entry_starts, row_starts) >= NEAR_EXACT
-        penalty = _context_penalty(self._normalize, normalized, NO_CONTEXT_PENALTY)
+        context = _context_flags(self._normalize, normalized)
+        penalty = _context_penalty(context, NO_CONTEXT_PENALTY)
         # A near-verbatim pattern needs no context (a pasted error), unless another service is
         # named: "Xにログインできない" is X's sign-in however verbatim the rest.
-        foreign = np.array([self._normalize.is_foreign(t) for t in normalized], dtype=bool)
-        spared = near_exact & ~foreign[:, None]
+        spared = near_exact & ~context[1][:, None]
         per_text = np.where(spared, per_text, per_text - penalty[:, None])
 
         per_text = np.where(lacking, per_text - TOPIC_PENALTY, per_text)
@@ -483,15 +485,23 @@ def _for_encoder(normalizer: Normalizer, text: str) -> str:
     return stripped if stripped and stripped != lowered else text
 
 
-def _context_penalty(normalizer: Normalizer, normalized: list[str], penalty: float) -> FloatArray:
+def _context_flags(
+    normalizer: Normalizer, normalized: list[str]
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Per text: does it lack iCloud context, and (among those) does it name another service?"""
+    lacking = [not normalizer.has_context(t) for t in normalized]
+    pairs = zip(normalized, lacking, strict=True)
+    foreign = [lack and normalizer.is_foreign(t) for t, lack in pairs]
+    return np.array(lacking, dtype=bool), np.array(foreign, dtype=bool)
+
+
+def _context_penalty(
+    flags: tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]], penalty: float
+) -> FloatArray:
     """Return what each text loses for lacking iCloud context (more when it names another)."""
-    lost = [
-        0.0
-        if normalizer.has_context(t)
-        else penalty + (FOREIGN_PENALTY if normalizer.is_foreign(t) else 0.0)
-        for t in normalized
-    ]
-    return np.array(lost, dtype=np.float32)
+    lacking, foreign = flags
+    lost: FloatArray = (lacking * penalty + foreign * FOREIGN_PENALTY).astype(np.float32)
+    return lost
 
 
 def _query_length(normalizer: Normalizer, normalized: str) -> int:
